@@ -1,0 +1,272 @@
+"""Meta-gradient A2C: K inner updates, a weighted mix of K outer losses, one meta-update.
+
+One meta-step from (theta_0, inner optimiser state s_0, eta, rollout R_0 collected by theta_0)::
+
+    for k = 0 .. K-1:                                           (a lax.scan)
+        theta_{k+1}, s_{k+1} = inner_opt(grad_theta L(theta_k; R_k, gamma(eta), lambda(eta)), s_k)
+        R_{k+1} = rollout collected by theta_{k+1}               (no gradient through acting)
+        l_{k+1} = L'(theta_{k+1}; R_{k+1})                       (outer loss, fixed gamma', lambda')
+    meta_loss(eta) = sum_k w_k l_k                               (scheme weights, w >= 0, sum 1)
+    eta <- meta_opt(clip(grad_eta meta_loss))                    (only the learned meta-parameters)
+
+The rollout that trains theta_k -> theta_{k+1} is also theta_k's validation data, and R_K is carried
+into the next window as its R_0, so every environment step is used exactly once for an inner update:
+a run with any K and scheme spends T*B environment steps per inner update. With ``learn = ()`` the
+same code path is plain A2C (no meta-gradient is computed).
+
+gamma = sigmoid(eta_gamma) and lambda = sigmoid(eta_lambda) are stored as logits.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+import optax
+
+from mgrl import env as snake_env
+from mgrl.config import META_PARAMETERS, AgentConfig, EnvConfig, MetaConfig
+from mgrl.losses import (LossCoefficients, Rollout, a2c_inner_loss, critic_values, outer_pg_loss,
+                         rollout_advantages)
+from mgrl.networks import ActorCritic
+
+Eta = dict[str, chex.Array]  # {"gamma": logit, "lambda": logit}, scalars
+
+
+class AgentState(NamedTuple):
+    """Full training state of one seed; everything needed to resume bit-identically.
+
+    Attributes:
+      params: Haiku parameters theta.
+      inner_opt_state: optax state of the inner optimiser (differentiated through).
+      eta: meta-parameter logits {"gamma": [], "lambda": []}.
+      meta_opt_state: optax state of the meta optimiser.
+      env: :class:`~mgrl.env.EnvCarry` of B environments.
+      rollout: rollout collected by the current ``params`` (R_0 of the next meta-step).
+      key: PRNG key (raw uint32[2]).
+      meta_updates: meta-updates done so far, int32 [].
+      env_steps: environment steps taken so far (per seed), int32 [].
+    """
+
+    params: Any
+    inner_opt_state: Any
+    eta: Eta
+    meta_opt_state: Any
+    env: snake_env.EnvCarry
+    rollout: Rollout
+    key: chex.PRNGKey
+    meta_updates: chex.Array
+    env_steps: chex.Array
+
+
+def logit(p: float) -> float:
+    return math.log(p) - math.log1p(-p)
+
+
+def make_inner_optimizer(cfg: AgentConfig) -> optax.GradientTransformation:
+    """The inner optimiser; both keep the square root differentiable at zero second moment."""
+    if cfg.optimizer == "rmsprop":
+        return optax.rmsprop(cfg.learning_rate, decay=0.99, eps=1e-5, eps_in_sqrt=True)
+    if cfg.optimizer == "adam":
+        return optax.adam(cfg.learning_rate, eps=1e-8, eps_root=1e-12)
+    raise ValueError(f"unknown inner optimizer {cfg.optimizer!r}")  # rejected by config validation
+
+
+class MetaGradientAgent:
+    """Pure functions of the meta-gradient A2C agent (no config reading, no state of its own)."""
+
+    def __init__(
+        self,
+        env_cfg: EnvConfig,
+        agent_cfg: AgentConfig,
+        meta_cfg: MetaConfig,
+        network: ActorCritic,
+    ):
+        self.env = snake_env.make_snake(env_cfg)
+        self.num_envs = env_cfg.num_envs
+        self.rollout_length = env_cfg.rollout_length
+        self.network = network
+        self.agent_cfg = agent_cfg
+        self.coefs = LossCoefficients(agent_cfg.pg_coef, agent_cfg.value_coef, agent_cfg.entropy_coef)
+        self.inner_opt = make_inner_optimizer(agent_cfg)
+        self.meta_opt = optax.chain(
+            optax.clip_by_global_norm(meta_cfg.clip_norm), optax.adam(meta_cfg.learning_rate)
+        )
+        self.learn_mask = {p: float(p in meta_cfg.learn) for p in META_PARAMETERS}
+        self.meta_learning = len(meta_cfg.learn) > 0
+        self.remat = meta_cfg.remat
+
+    # ---------------------------------------------------------------------------------- state --
+
+    def init(self, key: chex.PRNGKey) -> AgentState:
+        """Initial state: fresh network, optimisers, environments and the first rollout R_0."""
+        key, net_key, env_key, rollout_key = jax.random.split(key, 4)
+        env_carry = snake_env.reset(self.env, env_key, self.num_envs)
+        params = self.network.init(net_key, env_carry.grid[:1], env_carry.action_mask[:1])
+        eta = {
+            "gamma": jnp.asarray(logit(self.agent_cfg.gamma_init), _float_dtype(params)),
+            "lambda": jnp.asarray(logit(self.agent_cfg.lambda_init), _float_dtype(params)),
+        }
+        env_carry, rollout = self.collect(params, env_carry, rollout_key)
+        return AgentState(
+            params=params,
+            inner_opt_state=self.inner_opt.init(params),
+            eta=eta,
+            meta_opt_state=self.meta_opt.init(eta),
+            env=env_carry,
+            rollout=rollout,
+            key=key,
+            meta_updates=jnp.zeros((), jnp.int32),
+            env_steps=jnp.asarray(self.rollout_length * self.num_envs, jnp.int32),
+        )
+
+    # ------------------------------------------------------------------------------- rollouts --
+
+    def collect(self, params, env_carry: snake_env.EnvCarry, key: chex.PRNGKey):
+        """T on-policy steps of B environments; no gradient flows through acting."""
+        params = jax.lax.stop_gradient(params)
+
+        def one_step(carry, step_key):
+            logits, _ = self.network.apply(params, carry.grid, carry.action_mask)
+            action = jax.random.categorical(step_key, logits).astype(jnp.int32)
+            return snake_env.step(self.env, carry, action)
+
+        keys = jax.random.split(key, self.rollout_length)
+        env_carry, transitions = jax.lax.scan(one_step, env_carry, keys)
+        return env_carry, Rollout(transitions, env_carry.grid, env_carry.action_mask)
+
+    # -------------------------------------------------------------------------------- updates --
+
+    def inner_update(self, params, opt_state, rollout: Rollout, gamma, lambda_):
+        """theta_{k+1} = theta_k + inner_opt(grad L(theta_k; gamma, lambda)); differentiable in eta."""
+        target_values = critic_values(self.network.apply, params, rollout)  # no stop_gradient
+        grads, aux = jax.grad(a2c_inner_loss, has_aux=True)(
+            params, rollout, target_values, gamma, lambda_, self.network.apply, self.coefs
+        )
+        updates, opt_state = self.inner_opt.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, aux
+
+    def outer_advantages(self, params, rollout: Rollout) -> chex.Array:
+        """A' = GAE(gamma', lambda') of the validation rollout under theta_k, [T, B], no gradient."""
+        values = jax.lax.stop_gradient(critic_values(self.network.apply, params, rollout))
+        return rollout_advantages(rollout, values, self.agent_cfg.outer_gamma,
+                                  self.agent_cfg.outer_lambda)
+
+    def outer_loss(self, params, rollout: Rollout, advantages: chex.Array | None = None):
+        """L'(theta_k) on theta_k's rollout; ``advantages`` default to :meth:`outer_advantages`."""
+        if advantages is None:
+            advantages = self.outer_advantages(params, rollout)
+        return outer_pg_loss(params, rollout, advantages, self.network.apply)
+
+    def meta_loss(
+        self,
+        eta: Eta,
+        state: AgentState,
+        key: chex.PRNGKey,
+        weights: chex.Array,
+        outer_advantages: chex.Array | None = None,
+    ):
+        """sum_k w_k L'(theta_k) after K = len(weights) inner updates from ``state``.
+
+        Args:
+          eta: meta-parameter logits (the argument differentiated).
+          state: the window's start (theta_0, s_0, R_0, environments).
+          key: randomness of the window; inner step k collects with ``fold_in(key, k)``, so the
+            first k steps of a K-window equal a k-window with the same key.
+          weights: w_1..w_K, [K].
+          outer_advantages: optional [K, T, B] coefficients A' of the outer losses. By default they
+            are computed at theta_k and carry no gradient; passing the values returned in ``aux``
+            freezes them, which turns the meta-loss into the scalar surrogate whose exact gradient
+            is the meta-gradient (used by the finite-difference checks).
+
+        Returns:
+          (meta_loss, (final params, inner opt state, env carry, last rollout, per-step aux [K])).
+        """
+        gamma = jax.nn.sigmoid(eta["gamma"])
+        lambda_ = jax.nn.sigmoid(eta["lambda"])
+
+        def inner_step(carry, inputs):
+            k, frozen_advantages = inputs
+            params, opt_state, env_carry, rollout = carry
+            params, opt_state, aux = self.inner_update(params, opt_state, rollout, gamma, lambda_)
+            env_carry, rollout = self.collect(params, env_carry, jax.random.fold_in(key, k))
+            if frozen_advantages is None:
+                advantages = self.outer_advantages(params, rollout)
+            else:
+                advantages = frozen_advantages
+            aux = dict(aux, outer=self.outer_loss(params, rollout, advantages),
+                       outer_advantages=advantages)
+            tr = rollout.transitions
+            aux["episodes"] = jnp.sum(tr.done)
+            aux["return_sum"] = jnp.sum(tr.completed_return)
+            aux["length_sum"] = jnp.sum(tr.completed_length).astype(jnp.float32)
+            aux["reward_mean"] = jnp.mean(tr.reward)
+            return (params, opt_state, env_carry, rollout), aux
+
+        if self.remat:
+            inner_step = jax.checkpoint(inner_step)
+        K = weights.shape[0]
+        init = (state.params, state.inner_opt_state, state.env, state.rollout)
+        (params, opt_state, env_carry, rollout), aux = jax.lax.scan(
+            inner_step, init, (jnp.arange(K), outer_advantages)
+        )
+        loss = jnp.sum(weights.astype(aux["outer"].dtype) * aux["outer"])
+        return loss, (params, opt_state, env_carry, rollout, aux)
+
+    def meta_gradient(self, state: AgentState, key: chex.PRNGKey, weights: chex.Array):
+        """grad_eta of the meta-loss from ``state`` with ``key``; returns (grad, (loss, outputs))."""
+        (loss, outputs), grad = jax.value_and_grad(self.meta_loss, has_aux=True)(
+            state.eta, state, key, weights
+        )
+        return grad, (loss, outputs)
+
+    def meta_step(self, state: AgentState, weights: chex.Array) -> tuple[AgentState, dict]:
+        """One window: K inner updates and (if any meta-parameter is learned) one meta-update."""
+        key, window_key = jax.random.split(state.key)
+        if self.meta_learning:
+            grad, (loss, outputs) = self.meta_gradient(state, window_key, weights)
+            masked = {p: g * self.learn_mask[p] for p, g in grad.items()}
+            updates, meta_opt_state = self.meta_opt.update(masked, state.meta_opt_state, state.eta)
+            eta = optax.apply_updates(state.eta, updates)
+            grad_norm = optax.tree.norm(masked)
+        else:
+            loss, outputs = self.meta_loss(state.eta, state, window_key, weights)
+            grad = {p: jnp.full((), jnp.nan, loss.dtype) for p in META_PARAMETERS}
+            eta, meta_opt_state, grad_norm = state.eta, state.meta_opt_state, jnp.nan
+        params, opt_state, env_carry, rollout, aux = outputs
+        K = weights.shape[0]
+        new_state = AgentState(
+            params=params,
+            inner_opt_state=opt_state,
+            eta=eta,
+            meta_opt_state=meta_opt_state,
+            env=env_carry,
+            rollout=rollout,
+            key=key,
+            meta_updates=state.meta_updates + 1,
+            env_steps=state.env_steps + K * self.rollout_length * self.num_envs,
+        )
+        metrics = {
+            "meta/grad_gamma": grad["gamma"],
+            "meta/grad_lambda": grad["lambda"],
+            "meta/grad_norm": jnp.asarray(grad_norm, loss.dtype),
+            "loss/meta": loss,
+            "loss/outer_last": aux["outer"][-1],
+            "loss/inner": jnp.mean(aux["pg"] * self.coefs.pg + aux["value"] * self.coefs.value
+                                   - aux["entropy"] * self.coefs.entropy),
+            "loss/inner_pg": jnp.mean(aux["pg"]),
+            "loss/inner_value": jnp.mean(aux["value"]),
+            "policy/entropy": jnp.mean(aux["entropy"]),
+            "episodes": jnp.sum(aux["episodes"]),
+            "return_sum": jnp.sum(aux["return_sum"]),
+            "length_sum": jnp.sum(aux["length_sum"]),
+            "train/reward_per_step": jnp.mean(aux["reward_mean"]),
+        }
+        return new_state, metrics
+
+
+def _float_dtype(params) -> jnp.dtype:
+    return jax.tree.leaves(params)[0].dtype

@@ -1,0 +1,373 @@
+"""Typed, frozen experiment configuration loaded from YAML.
+
+This module owns the only code that reads configuration: everything downstream receives the
+dataclasses below (or plain arguments derived from them). Loading is strict: an unknown key or an
+invalid value raises :class:`ConfigError` whose message names the offending dotted key, before any
+work starts.
+
+Layout of a config file (see ``config.yaml`` at the repository root for a commented example)::
+
+    name: default            # experiment name, used in output paths
+    seeds: [0, 1, 2]
+    horizons: [1, 2, 4]      # K, inner updates per meta-update
+    schemes:                 # how the K outer losses are weighted
+      last: {kind: last}
+      uniform: {kind: uniform}
+      lambda_0.5: {kind: lambda, rho: 0.5}
+    baseline: true           # also train plain A2C (fixed gamma, lambda) per seed
+    env: {...}; network: {...}; agent: {...}; meta: {...}; train: {...}; probe: {...}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import types
+import typing
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+BASELINE_SCHEME = "a2c"
+"""Reserved scheme name: plain A2C, no meta-learning (gamma and lambda stay at their initial values)."""
+
+META_PARAMETERS = ("gamma", "lambda")
+SCHEME_KINDS = ("last", "uniform", "lambda", "custom")
+OPTIMIZERS = ("rmsprop", "adam")
+
+
+class ConfigError(ValueError):
+    """An invalid configuration; the message starts with the dotted key at fault."""
+
+    def __init__(self, key: str, message: str):
+        self.key = key
+        super().__init__(f"config key '{key}': {message}")
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvConfig:
+    """Jumanji Snake, built from explicit sizes (never from a registered name)."""
+
+    num_rows: int = 6
+    num_cols: int = 6
+    time_limit: int = 500
+    num_envs: int = 64  # B, environments stepped in parallel (one batch axis)
+    rollout_length: int = 5  # T, environment steps per inner update
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkConfig:
+    """Separate actor and critic, each a conv torso followed by an MLP."""
+
+    conv_channels: tuple[int, ...] = (32, 32)
+    kernel_size: int = 2
+    policy_hidden: tuple[int, ...] = (64, 64)
+    value_hidden: tuple[int, ...] = (128, 128)
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentConfig:
+    """Inner A2C learner: loss = pg_coef*PG + value_coef*TD - entropy_coef*entropy."""
+
+    optimizer: str = "rmsprop"
+    learning_rate: float = 5e-4
+    pg_coef: float = 1.0
+    value_coef: float = 0.5
+    entropy_coef: float = 0.01
+    gamma_init: float = 0.8
+    lambda_init: float = 0.95
+    outer_gamma: float = 1.0  # gamma' of the outer (validation) policy-gradient loss
+    outer_lambda: float = 1.0  # lambda' of the outer loss
+
+
+@dataclasses.dataclass(frozen=True)
+class MetaConfig:
+    """Outer learner of the meta-parameters eta (logits of gamma and lambda)."""
+
+    learn: tuple[str, ...] = ("gamma",)  # which meta-parameters receive meta-gradient updates
+    learning_rate: float = 3e-3
+    clip_norm: float = 0.1  # global-norm clip of the meta-gradient before Adam
+    remat: bool = False  # jax.checkpoint each inner step: memory ~O(1) in K, ~1.3x compute
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    num_intervals: int = 10  # logging intervals per run (one compiled call each)
+    inner_updates_per_interval: int = 8  # rounded up to a multiple of K
+    checkpoint_every: int = 1  # intervals between checkpoints
+    dtype: str = "float32"  # float64 only for gradient checks
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeConfig:
+    """Meta-gradient estimator probes (variance, bias, SNR) on saved training states."""
+
+    num_samples: int = 16  # M samples per (checkpoint, K, scheme)
+    reference_horizon: int = 8  # K_ref of the reference estimator ('last' scheme)
+    reference_samples: int = 32  # M_ref
+    checkpoints: tuple[int, ...] = (1,)  # training intervals whose states are probed
+    bootstrap: int = 1000  # bootstrap resamples for 95% CIs
+
+
+@dataclasses.dataclass(frozen=True)
+class SchemeConfig:
+    """How the outer losses at theta_1..theta_K are weighted (weights are non-negative, sum to 1).
+
+    * ``last``:    w = e_K (the standard K-step meta-gradient)
+    * ``uniform``: w_k = 1/K
+    * ``lambda``:  w_k = (1-rho) rho^(k-1) for k < K, w_K = rho^(K-1)  (TD(lambda)-style; rho=1 is last)
+    * ``custom``:  explicit ``weights`` (only valid for K = len(weights))
+    """
+
+    kind: str = "last"
+    rho: float | None = None
+    weights: tuple[float, ...] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+    name: str = "default"
+    seeds: tuple[int, ...] = (0,)
+    horizons: tuple[int, ...] = (1,)
+    schemes: Mapping[str, SchemeConfig] = dataclasses.field(
+        default_factory=lambda: {"last": SchemeConfig("last")}
+    )
+    baseline: bool = True
+    seeds_per_job: int = 1
+    env: EnvConfig = EnvConfig()
+    network: NetworkConfig = NetworkConfig()
+    agent: AgentConfig = AgentConfig()
+    meta: MetaConfig = MetaConfig()
+    train: TrainConfig = TrainConfig()
+    probe: ProbeConfig = ProbeConfig()
+
+    def scheme(self, name: str) -> SchemeConfig:
+        """The scheme called ``name``; the baseline name gives a ``last`` scheme (K = 1)."""
+        if name == BASELINE_SCHEME:
+            return SchemeConfig("last")
+        if name not in self.schemes:
+            raise ConfigError("schemes", f"unknown scheme '{name}' (known: {sorted(self.schemes)})")
+        return self.schemes[name]
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(self)
+
+    def hash(self) -> str:
+        """Short stable hash of the whole config (a provenance column)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def scheme_weights(scheme: SchemeConfig, horizon: int) -> tuple[float, ...]:
+    """Weights w_1..w_K of the outer losses at theta_1..theta_K; shape [K], sum 1."""
+    if horizon < 1:
+        raise ConfigError("horizons", f"K must be >= 1, got {horizon}")
+    K = horizon
+    if scheme.kind == "last":
+        w = [0.0] * (K - 1) + [1.0]
+    elif scheme.kind == "uniform":
+        w = [1.0 / K] * K
+    elif scheme.kind == "lambda":
+        rho = float(scheme.rho)
+        w = [(1.0 - rho) * rho ** (k - 1) for k in range(1, K)] + [rho ** (K - 1)]
+    elif scheme.kind == "custom":
+        if len(scheme.weights) != K:
+            raise ConfigError(
+                "schemes.weights", f"custom weights have length {len(scheme.weights)} but K = {K}"
+            )
+        w = list(scheme.weights)
+    else:  # pragma: no cover - rejected at load time
+        raise ConfigError("schemes.kind", f"unknown kind '{scheme.kind}'")
+    return tuple(w)
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading and validation.
+
+
+def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> ExperimentConfig:
+    """Read YAML at ``path`` into an :class:`ExperimentConfig`, strictly validated."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError("<file>", f"config file '{path}' does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError("<file>", f"'{path}' is not valid YAML: {err}") from err
+    if overrides:
+        raw = _deep_merge(raw, overrides)
+    return config_from_dict(raw)
+
+
+def config_from_dict(raw: Mapping[str, Any]) -> ExperimentConfig:
+    """Build and validate a config from plain data (as parsed from YAML)."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError("<root>", "the config must be a mapping")
+    raw = dict(raw)
+    schemes_raw = raw.pop("schemes", None)
+    cfg = _build(ExperimentConfig, raw, prefix="")
+    if schemes_raw is not None:
+        if not isinstance(schemes_raw, Mapping) or not schemes_raw:
+            raise ConfigError("schemes", "must be a non-empty mapping of name -> {kind: ...}")
+        schemes = {}
+        for name, body in schemes_raw.items():
+            if body is None:
+                body = {"kind": str(name)}
+            if not isinstance(body, Mapping):
+                raise ConfigError(f"schemes.{name}", "must be a mapping such as {kind: uniform}")
+            schemes[str(name)] = _build(SchemeConfig, body, prefix=f"schemes.{name}.")
+        cfg = dataclasses.replace(cfg, schemes=schemes)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: ExperimentConfig) -> None:
+    """Check value ranges; raise :class:`ConfigError` naming the first offending key."""
+
+    def check(ok: bool, key: str, message: str) -> None:
+        if not ok:
+            raise ConfigError(key, message)
+
+    check(bool(cfg.name) and "/" not in cfg.name, "name", "must be a non-empty name without '/'")
+    check(len(cfg.seeds) > 0, "seeds", "must list at least one seed")
+    check(len(set(cfg.seeds)) == len(cfg.seeds), "seeds", "seeds must be distinct")
+    check(all(s >= 0 for s in cfg.seeds), "seeds", "seeds must be non-negative integers")
+    check(len(cfg.horizons) > 0, "horizons", "must list at least one horizon K")
+    for K in cfg.horizons:
+        check(K >= 1, "horizons", f"every K must be >= 1, got {K}")
+    check(len(set(cfg.horizons)) == len(cfg.horizons), "horizons", "horizons must be distinct")
+    check(cfg.seeds_per_job >= 1, "seeds_per_job", "must be >= 1")
+    for name, s in cfg.schemes.items():
+        key = f"schemes.{name}"
+        check(name != BASELINE_SCHEME, key, f"'{BASELINE_SCHEME}' is reserved for the baseline")
+        check(name.replace("_", "").replace(".", "").replace("-", "").isalnum(), key,
+              "scheme names may hold letters, digits, '_', '.', '-' only")
+        check(s.kind in SCHEME_KINDS, f"{key}.kind", f"must be one of {SCHEME_KINDS}, got '{s.kind}'")
+        if s.kind == "lambda":
+            check(s.rho is not None, f"{key}.rho", "the lambda scheme needs rho in [0, 1]")
+            check(0.0 <= s.rho <= 1.0, f"{key}.rho", f"must be in [0, 1], got {s.rho}")
+        else:
+            check(s.rho is None, f"{key}.rho", f"only the lambda scheme takes rho (kind is {s.kind})")
+        if s.kind == "custom":
+            check(s.weights is not None and len(s.weights) > 0, f"{key}.weights",
+                  "the custom scheme needs a non-empty list of weights")
+            check(all(w >= 0 for w in s.weights), f"{key}.weights", "weights must be non-negative")
+            check(math.isclose(sum(s.weights), 1.0, abs_tol=1e-6), f"{key}.weights",
+                  f"weights must sum to 1, got {sum(s.weights):.6g}")
+            check(len(s.weights) in cfg.horizons, f"{key}.weights",
+                  f"has length {len(s.weights)}, which is not one of horizons {list(cfg.horizons)}")
+        else:
+            check(s.weights is None, f"{key}.weights", "only the custom scheme takes weights")
+    e = cfg.env
+    check(e.num_rows >= 4, "env.num_rows", f"board too small: need >= 4 rows, got {e.num_rows}")
+    check(e.num_cols >= 4, "env.num_cols", f"board too small: need >= 4 columns, got {e.num_cols}")
+    check(e.time_limit >= 1, "env.time_limit", "must be >= 1")
+    check(e.num_envs >= 1, "env.num_envs", "must be >= 1")
+    check(e.rollout_length >= 1, "env.rollout_length", "must be >= 1")
+    n = cfg.network
+    check(len(n.conv_channels) >= 1 and all(c >= 1 for c in n.conv_channels),
+          "network.conv_channels", "must be a non-empty list of positive integers")
+    check(1 <= n.kernel_size <= min(e.num_rows, e.num_cols), "network.kernel_size",
+          "must be between 1 and the board size")
+    for key in ("policy_hidden", "value_hidden"):
+        check(all(h >= 1 for h in getattr(n, key)), f"network.{key}", "sizes must be positive")
+    a = cfg.agent
+    check(a.optimizer in OPTIMIZERS, "agent.optimizer", f"must be one of {OPTIMIZERS}")
+    check(a.learning_rate > 0, "agent.learning_rate", "must be > 0")
+    for key in ("pg_coef", "value_coef", "entropy_coef"):
+        check(getattr(a, key) >= 0, f"agent.{key}", "must be >= 0")
+    for key in ("gamma_init", "lambda_init"):
+        check(0.0 < getattr(a, key) < 1.0, f"agent.{key}", "must be strictly inside (0, 1)")
+    for key in ("outer_gamma", "outer_lambda"):
+        check(0.0 <= getattr(a, key) <= 1.0, f"agent.{key}", "must be in [0, 1]")
+    m = cfg.meta
+    for p in m.learn:
+        check(p in META_PARAMETERS, "meta.learn", f"unknown meta-parameter '{p}' ({META_PARAMETERS})")
+    check(m.learning_rate > 0, "meta.learning_rate", "must be > 0")
+    check(m.clip_norm > 0, "meta.clip_norm", "must be > 0")
+    t = cfg.train
+    check(t.num_intervals >= 1, "train.num_intervals", "must be >= 1")
+    check(t.inner_updates_per_interval >= 1, "train.inner_updates_per_interval", "must be >= 1")
+    check(t.checkpoint_every >= 1, "train.checkpoint_every", "must be >= 1")
+    check(t.dtype in ("float32", "float64"), "train.dtype", "must be float32 or float64")
+    p = cfg.probe
+    check(p.num_samples >= 2, "probe.num_samples", "need at least 2 samples for a variance")
+    check(p.reference_samples >= 1, "probe.reference_samples", "must be >= 1")
+    check(p.reference_horizon >= max(cfg.horizons), "probe.reference_horizon",
+          f"must be >= the largest horizon ({max(cfg.horizons)})")
+    check(all(1 <= c <= t.num_intervals for c in p.checkpoints), "probe.checkpoints",
+          f"intervals must be in 1..train.num_intervals ({t.num_intervals})")
+    check(p.bootstrap >= 10, "probe.bootstrap", "must be >= 10")
+
+
+def _build(cls: type, raw: Mapping[str, Any], prefix: str):
+    """Instantiate dataclass ``cls`` from ``raw``, rejecting unknown keys and wrong types."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(prefix.rstrip(".") or "<root>", f"must be a mapping, got {type(raw).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in raw.items():
+        dotted = f"{prefix}{key}"
+        if key not in fields:
+            raise ConfigError(dotted, f"unknown key (allowed here: {sorted(fields)})")
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            kwargs[key] = _build(hint, value if value is not None else {}, prefix=f"{dotted}.")
+        else:
+            kwargs[key] = _coerce(value, hint, dotted)
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(value, inner, key)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(key, f"must be a list, got {value!r}")
+        return tuple(_coerce(v, args[0], key) for v in value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(key, f"must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(key, f"must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(key, f"must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ConfigError(key, f"must be a string, got {value!r}")
+        return str(value)
+    return value  # pragma: no cover
+
+
+def _deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _to_plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {str(k): _to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_to_plain(v) for v in obj]
+    return obj

@@ -1,0 +1,209 @@
+"""Pure, compiled training: ``make_train`` and the resumable driver that writes Parquet metrics.
+
+``make_train(cfg, horizon, scheme)`` returns a :class:`Trainer` of two pure functions:
+
+* ``init(seeds [S]) -> AgentState`` with a leading seed axis S (seeds are a ``vmap`` batch axis);
+* ``run_interval(state) -> (state, metrics)``: one logging interval, i.e. ``meta_updates_per_interval``
+  meta-steps in one ``lax.scan``, vmapped over seeds; metrics are [S] arrays.
+
+Both are jitted once per job; the driver (:func:`run_training`) only loops over intervals, writes
+metrics and checkpoints. Nothing in the hot loop returns to Python.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Callable, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from mgrl import checkpoint as ckpt
+from mgrl import metrics as metrics_io
+from mgrl.agent import AgentState, MetaGradientAgent
+from mgrl.config import BASELINE_SCHEME, ExperimentConfig, scheme_weights
+from mgrl.networks import make_actor_critic
+
+log = logging.getLogger("mgrl")
+
+
+class NonFiniteError(RuntimeError):
+    """A loss or meta-gradient became NaN/inf; the last good checkpoint is kept."""
+
+
+class Trainer(NamedTuple):
+    init: Callable[[jax.Array], AgentState]
+    run_interval: Callable[[AgentState], tuple[AgentState, dict]]
+    agent: MetaGradientAgent
+    weights: jax.Array  # w_1..w_K, [K]
+    meta_updates_per_interval: int
+    env_steps_per_interval: int  # per seed
+
+
+def run_config(cfg: ExperimentConfig, scheme: str) -> ExperimentConfig:
+    """The config a run actually uses: the baseline learns no meta-parameter."""
+    if scheme == BASELINE_SCHEME:
+        return dataclasses.replace(cfg, meta=dataclasses.replace(cfg.meta, learn=()))
+    return cfg
+
+
+def make_agent(cfg: ExperimentConfig) -> MetaGradientAgent:
+    dtype = jnp.float64 if cfg.train.dtype == "float64" else jnp.float32
+    network = make_actor_critic(cfg.network, dtype=dtype)
+    return MetaGradientAgent(cfg.env, cfg.agent, cfg.meta, network)
+
+
+def make_train(cfg: ExperimentConfig, horizon: int, scheme: str) -> Trainer:
+    """Build the compiled init and interval functions for one (horizon K, scheme)."""
+    if scheme == BASELINE_SCHEME and horizon != 1:
+        raise ValueError(f"the '{BASELINE_SCHEME}' baseline has horizon 1, got {horizon}")
+    cfg = run_config(cfg, scheme)
+    agent = make_agent(cfg)
+    weights = jnp.asarray(scheme_weights(cfg.scheme(scheme), horizon), jnp.float32)
+    n_meta = math.ceil(cfg.train.inner_updates_per_interval / horizon)
+
+    def init_one(seed):
+        return agent.init(jax.random.PRNGKey(seed))
+
+    def interval_one(state: AgentState):
+        state, per_step = jax.lax.scan(
+            lambda s, _: agent.meta_step(s, weights), state, None, length=n_meta
+        )
+        return state, summarise_interval(state, per_step)
+
+    return Trainer(
+        init=jax.jit(jax.vmap(init_one)),
+        run_interval=jax.jit(jax.vmap(interval_one), donate_argnums=0),
+        agent=agent,
+        weights=weights,
+        meta_updates_per_interval=n_meta,
+        env_steps_per_interval=n_meta * horizon * cfg.env.rollout_length * cfg.env.num_envs,
+    )
+
+
+def summarise_interval(state: AgentState, per_step: dict) -> dict:
+    """Reduce per-meta-step metrics [n_meta] to one value per interval."""
+    episodes = jnp.sum(per_step.pop("episodes"))
+    return_sum = jnp.sum(per_step.pop("return_sum"))
+    length_sum = jnp.sum(per_step.pop("length_sum"))
+    out = {k: jnp.mean(v) for k, v in per_step.items()}
+    out["train/episodes"] = episodes
+    out["train/episode_return"] = jnp.where(episodes > 0, return_sum / jnp.maximum(episodes, 1), jnp.nan)
+    out["train/episode_length"] = jnp.where(episodes > 0, length_sum / jnp.maximum(episodes, 1), jnp.nan)
+    out["meta/gamma"] = jax.nn.sigmoid(state.eta["gamma"])
+    out["meta/lambda"] = jax.nn.sigmoid(state.eta["lambda"])
+    out["meta_updates"] = state.meta_updates
+    out["env_steps"] = state.env_steps
+    return out
+
+
+def _all_finite(m: dict) -> np.ndarray:
+    keys = ["loss/meta", "loss/inner", "meta/gamma", "meta/lambda"]
+    ok = np.ones_like(np.asarray(m["loss/meta"]), dtype=bool)
+    for k in keys:
+        ok &= np.isfinite(np.asarray(m[k]))
+    for k in ("meta/grad_gamma", "meta/grad_lambda"):
+        v = np.asarray(m[k])
+        ok &= np.isfinite(v) | np.isnan(v) & np.isnan(np.asarray(m["meta/grad_norm"]))
+    return ok
+
+
+def run_training(
+    cfg: ExperimentConfig,
+    horizon: int,
+    scheme: str,
+    seeds: Sequence[int],
+    out_dir: str | Path,
+    progress: bool | None = None,
+    stop_after: int | None = None,
+) -> pd.DataFrame:
+    """Train seeds ``seeds`` of (horizon, scheme), resuming from ``out_dir``'s latest checkpoint.
+
+    Writes ``out_dir/metrics.parquet`` atomically when all ``cfg.train.num_intervals`` intervals are
+    done, and checkpoints every ``cfg.train.checkpoint_every`` intervals under ``out_dir/checkpoints``.
+    ``stop_after`` (tests) returns early after that many intervals of this call, as a kill would.
+    """
+    out_dir = Path(out_dir)
+    seeds = [int(s) for s in seeds]
+    trainer = make_train(cfg, horizon, scheme)
+    identity = metrics_io.run_identity(cfg, horizon, scheme, seeds)
+    ckpt_dir = out_dir / "checkpoints"
+
+    t0 = time.perf_counter()
+    template = jax.eval_shape(trainer.init, jnp.asarray(seeds))
+    resumed = ckpt.load_latest(ckpt_dir, template, identity)
+    if resumed is None:
+        start, state, rows = 0, trainer.init(jnp.asarray(seeds)), []
+    else:
+        start, state, previous = resumed
+        rows = previous.to_dict("records")
+        log.info("resuming %s from checkpoint at interval %d (%s)", identity["run"], start, ckpt_dir)
+    compiled = trainer.run_interval.lower(state).compile()
+    compile_s = time.perf_counter() - t0
+    log.info("%s: compiled in %.1fs; %d env steps per interval per seed",
+             identity["run"], compile_s, trainer.env_steps_per_interval)
+
+    total = cfg.train.num_intervals
+    bar = _progress(identity["run"], start, total, progress)
+    done_here = 0
+    for interval in range(start + 1, total + 1):
+        t = time.perf_counter()
+        state, m = compiled(state)
+        m = jax.device_get(m)
+        seconds = time.perf_counter() - t
+        finite = _all_finite(m)
+        if not finite.all():
+            bad = [s for s, ok in zip(seeds, finite) if not ok]
+            raise NonFiniteError(
+                f"non-finite loss or meta-gradient in run {identity['run']} seed(s) {bad} at "
+                f"interval {interval} (env step {int(np.max(m['env_steps']))}); the last good "
+                f"checkpoint in {ckpt_dir} is kept"
+            )
+        for i, seed in enumerate(seeds):
+            row = {k: np.asarray(v)[i].item() for k, v in m.items()}
+            row.update(seed=seed, interval=interval,
+                       inner_updates=int(row["meta_updates"]) * horizon)
+            row["perf/interval_seconds"] = seconds
+            row["perf/env_steps_per_s"] = trainer.env_steps_per_interval * len(seeds) / seconds
+            row["perf/compile_seconds"] = compile_s
+            rows.append(row)
+        _report(bar, interval, total, rows[-1], identity["run"])
+        if (interval % cfg.train.checkpoint_every == 0 or interval == total
+                or interval in cfg.probe.checkpoints):
+            ckpt.save(ckpt_dir, interval, state, pd.DataFrame(rows), identity,
+                      keep=frozenset(cfg.probe.checkpoints))
+        done_here += 1
+        if stop_after is not None and done_here >= stop_after and interval < total:
+            return pd.DataFrame(rows)
+    if bar is not None:
+        bar.close()
+    frame = metrics_io.to_frame(rows, identity)
+    metrics_io.write_parquet_atomic(frame, out_dir / "metrics.parquet")
+    return frame
+
+
+def _progress(name: str, start: int, total: int, progress: bool | None):
+    if progress is None:
+        progress = sys.stderr.isatty()
+    if not progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=start, desc=name, unit="interval")
+
+
+def _report(bar, interval: int, total: int, row: dict, name: str) -> None:
+    msg = (f"ret={row['train/episode_return']:.3f} gamma={row['meta/gamma']:.4f} "
+           f"lambda={row['meta/lambda']:.4f} sps={row['perf/env_steps_per_s']:.0f}")
+    if bar is not None:
+        bar.set_postfix_str(msg)
+        bar.update(1)
+    else:
+        log.info("%s interval %d/%d env_steps=%d %s", name, interval, total, row["env_steps"], msg)

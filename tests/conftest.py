@@ -1,0 +1,48 @@
+"""Shared fixtures: tiny boards and networks so the whole suite runs in minutes on 2 CPU cores."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=1")
+os.environ.setdefault("MPLBACKEND", "agg")
+
+import jax
+import pytest
+
+from mgrl.config import config_from_dict
+
+# Identical programs compiled by several tests (same shapes, other seeds) are compiled once.
+jax.config.update("jax_compilation_cache_dir", os.environ.get(
+    "MGRL_TEST_JAX_CACHE", os.path.join(os.path.dirname(__file__), "..", ".jax_cache", "tests")))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+def tiny_config(**overrides):
+    """A 5x5 board, 4 environments, 3-step rollouts and a network of a few hundred weights."""
+    raw = {
+        "name": "tiny",
+        "seeds": [0, 1],
+        "horizons": [1, 2, 3],
+        "schemes": {
+            "last": {"kind": "last"},
+            "uniform": {"kind": "uniform"},
+            "lambda_0.5": {"kind": "lambda", "rho": 0.5},
+        },
+        "env": {"num_rows": 5, "num_cols": 5, "time_limit": 30, "num_envs": 4, "rollout_length": 3},
+        "network": {"conv_channels": [4], "kernel_size": 2, "policy_hidden": [8], "value_hidden": [8]},
+        "meta": {"learn": ["gamma", "lambda"]},
+        "train": {"num_intervals": 4, "inner_updates_per_interval": 2, "checkpoint_every": 1},
+        "probe": {"reference_horizon": 3, "num_samples": 4, "reference_samples": 4},
+    }
+    for section, values in overrides.items():
+        if isinstance(values, dict) and isinstance(raw.get(section), dict):
+            raw[section] = {**raw[section], **values}
+        else:
+            raw[section] = values
+    return config_from_dict(raw)
+
+
+@pytest.fixture
+def tiny():
+    return tiny_config()

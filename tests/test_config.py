@@ -1,0 +1,83 @@
+"""Config loading: every invalid value is one clear error naming its key."""
+
+import pytest
+import yaml
+
+from conftest import tiny_config
+from mgrl.config import ConfigError, config_from_dict, load_config, scheme_weights, SchemeConfig
+
+
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        ({"horizons": [1, 0]}, "horizons"),
+        ({"horizons": []}, "horizons"),
+        ({"seeds": []}, "seeds"),
+        ({"schemes": {"mix": {"kind": "custom", "weights": [0.5, 0.4]}}}, "schemes.mix.weights"),
+        ({"schemes": {"mix": {"kind": "custom", "weights": [1.5, -0.5]}}}, "schemes.mix.weights"),
+        ({"schemes": {"td": {"kind": "lambda", "rho": 1.5}}}, "schemes.td.rho"),
+        ({"schemes": {"td": {"kind": "lambda", "rho": -0.1}}}, "schemes.td.rho"),
+        ({"schemes": {"td": {"kind": "lambda"}}}, "schemes.td.rho"),
+        ({"schemes": {"x": {"kind": "median"}}}, "schemes.x.kind"),
+        ({"schemes": {"a2c": {"kind": "last"}}}, "schemes.a2c"),
+        ({"env": {"num_rows": 3}}, "env.num_rows"),
+        ({"env": {"num_cols": 2}}, "env.num_cols"),
+        ({"env": {"board": 6}}, "env.board"),
+        ({"agent": {"learning_rat": 0.1}}, "agent.learning_rat"),
+        ({"agent": {"optimizer": "sgd"}}, "agent.optimizer"),
+        ({"agent": {"gamma_init": 1.0}}, "agent.gamma_init"),
+        ({"meta": {"learn": ["alpha"]}}, "meta.learn"),
+        ({"train": {"num_intervals": "ten"}}, "train.num_intervals"),
+        ({"train": {"dtype": "float16"}}, "train.dtype"),
+        ({"probe": {"reference_horizon": 2}}, "probe.reference_horizon"),
+        ({"horizon": [1]}, "horizon"),
+    ],
+)
+def test_invalid_values_name_their_key(overrides, key):
+    with pytest.raises(ConfigError) as err:
+        tiny_config(**overrides)
+    assert err.value.key == key
+    assert f"'{key}'" in str(err.value)
+
+
+def test_load_config_from_yaml_and_unknown_top_level_key(tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump({"seeds": [1, 2], "horizons": [1, 4],
+                                    "schemes": {"uniform": {"kind": "uniform"}},
+                                    "probe": {"reference_horizon": 4}}))
+    cfg = load_config(good)
+    assert cfg.seeds == (1, 2) and cfg.horizons == (1, 4)
+    assert cfg.scheme("uniform").kind == "uniform"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seeds: [0]\nhorizonz: [1]\n")
+    with pytest.raises(ConfigError, match="'horizonz'"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_scheme_weights():
+    assert scheme_weights(SchemeConfig("last"), 3) == (0.0, 0.0, 1.0)
+    assert scheme_weights(SchemeConfig("uniform"), 4) == (0.25,) * 4
+    w = scheme_weights(SchemeConfig("lambda", rho=0.5), 4)
+    assert w == pytest.approx((0.5, 0.25, 0.125, 0.125))
+    assert sum(w) == pytest.approx(1.0)
+    assert scheme_weights(SchemeConfig("lambda", rho=1.0), 3) == pytest.approx((0, 0, 1))
+    assert scheme_weights(SchemeConfig("lambda", rho=0.0), 3) == pytest.approx((1, 0, 0))
+    for kind in ("last", "uniform"):
+        assert scheme_weights(SchemeConfig(kind), 1) == (1.0,)
+    with pytest.raises(ConfigError, match="horizons"):
+        scheme_weights(SchemeConfig("last"), 0)
+
+
+def test_config_hash_changes_with_content():
+    assert tiny_config().hash() == tiny_config().hash()
+    assert tiny_config().hash() != tiny_config(agent={"learning_rate": 0.1}).hash()
+
+
+def test_shipped_config_is_valid():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = load_config(root / "config.yaml")
+    assert len(cfg.seeds) >= 1 and len(cfg.horizons) >= 1
