@@ -15,7 +15,8 @@ from conftest import tiny_config
 from mgrl import checkpoint as ckpt
 from mgrl.env import random_policy_stats
 from mgrl.metrics import COLUMNS, TIMING_COLUMNS
-from mgrl.train import make_train, run_training
+from mgrl import metrics as metrics_io
+from mgrl.train import checkpoint_dir, make_train, run_training
 
 
 def metric_values(frame: pd.DataFrame) -> pd.DataFrame:
@@ -71,7 +72,7 @@ def test_parquet_has_documented_columns_and_provenance(tiny, tmp_path):
     assert len(disk) == 2 * tiny.train.num_intervals
     assert set(disk["seed"]) == {0, 1}
     assert (disk["horizon"] == 2).all() and (disk["scheme"] == "uniform").all()
-    assert (disk["config_hash"] == tiny.hash()).all()
+    assert (disk["config_hash"] == tiny.for_run(2, "uniform", (0, 1)).hash()).all()
     assert disk["jax_version"].iloc[0] == jax.__version__
     per_seed = disk[disk.seed == 0]
     assert np.all(np.diff(per_seed["env_steps"]) == 2 * tiny.env.num_envs * tiny.env.rollout_length)
@@ -83,28 +84,39 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tiny, tmp_path):
     full = run_training(tiny, 2, "uniform", [0], tmp_path / "full", progress=False)
     partial = run_training(tiny, 2, "uniform", [0], tmp_path / "cut", progress=False, stop_after=2)
     assert len(partial) == 2 and not (tmp_path / "cut" / "metrics.parquet").exists()
-    assert [p.name for p in ckpt.list_checkpoints(tmp_path / "cut" / "checkpoints")] == [
-        "interval_000001", "interval_000002"]
+    cut_dir = checkpoint_dir(tmp_path / "cut", tiny.for_run(2, "uniform", (0,)).hash())
+    assert [p.name for p in ckpt.list_checkpoints(cut_dir)] == ["interval_000001", "interval_000002"]
     resumed = run_training(tiny, 2, "uniform", [0], tmp_path / "cut", progress=False)
     pd.testing.assert_frame_equal(metric_values(full), metric_values(resumed))
     # The final training states are bit-identical too.
     template = jax.eval_shape(make_train(tiny, 2, "uniform").init, jnp.asarray([0]))
-    _, state_full, _ = ckpt.load_latest(tmp_path / "full" / "checkpoints", template)
-    _, state_cut, _ = ckpt.load_latest(tmp_path / "cut" / "checkpoints", template)
+    full_dir = checkpoint_dir(tmp_path / "full", tiny.for_run(2, "uniform", (0,)).hash())
+    _, state_full, _ = ckpt.load_latest(full_dir, template)
+    _, state_cut, _ = ckpt.load_latest(cut_dir, template)
     for a, b in zip(jax.tree.leaves(state_full), jax.tree.leaves(state_cut)):
         np.testing.assert_array_equal(a, b)
 
 
-def test_resume_refuses_a_checkpoint_of_another_config(tiny, tmp_path):
+def test_changed_config_starts_afresh_and_keeps_the_old_checkpoints(tiny, tmp_path):
     run_training(tiny, 1, "last", [0], tmp_path / "r", progress=False, stop_after=1)
     other = tiny_config(agent={"learning_rate": 0.01})
+    frame = run_training(other, 1, "last", [0], tmp_path / "r", progress=False, stop_after=1)
+    assert frame["interval"].tolist() == [1]  # not resumed from the first config's state
+    hashes = sorted(p.name for p in (tmp_path / "r" / "checkpoints").iterdir())
+    assert hashes == sorted([tiny.for_run(1, "last", (0,)).hash(), other.for_run(1, "last", (0,)).hash()])
+    # A checkpoint whose manifest says it belongs elsewhere is refused, by path.
+    template = jax.eval_shape(make_train(tiny, 1, "last").init, jnp.asarray([0]))
+    wrong = dict(metrics_io.run_identity(tiny.for_run(1, "last", (0,)), 1, "last", [0]),
+                 config_hash="0" * 12)
     with pytest.raises(ckpt.CheckpointError, match="interval_000001"):
-        run_training(other, 1, "last", [0], tmp_path / "r", progress=False)
+        ckpt.load_latest(checkpoint_dir(tmp_path / "r", tiny.for_run(1, "last", (0,)).hash()),
+                         template, wrong)
 
 
 def test_corrupted_checkpoint_is_reported_by_path(tiny, tmp_path):
     run_training(tiny, 1, "last", [0], tmp_path / "r", progress=False, stop_after=1)
-    state_file = tmp_path / "r" / "checkpoints" / "interval_000001" / "state.npz"
+    state_file = (checkpoint_dir(tmp_path / "r", tiny.for_run(1, "last", (0,)).hash())
+                  / "interval_000001" / "state.npz")
     state_file.write_bytes(state_file.read_bytes()[:100])
     with pytest.raises(ckpt.CheckpointError, match="interval_000001.*corrupted"):
         run_training(tiny, 1, "last", [0], tmp_path / "r", progress=False)

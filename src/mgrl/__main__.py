@@ -10,11 +10,29 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 
-from mgrl.config import BASELINE_SCHEME, ConfigError, load_config
+from mgrl.config import BASELINE_SCHEME, ConfigError, ExperimentConfig, config_from_dict, load_config
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--config", help="experiment YAML (see config.yaml)")
+    group.add_argument("--config-json", help="the experiment config as one JSON object "
+                       "(how the Snakemake rules pass exactly the config they run)")
+
+
+def _load(args) -> "ExperimentConfig":
+    if args.config_json is not None:
+        try:
+            raw = json.loads(args.config_json)
+        except json.JSONDecodeError as err:
+            raise ConfigError("<config-json>", f"not valid JSON: {err}") from err
+        return config_from_dict(raw)
+    return load_config(args.config)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -22,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train one (horizon, scheme) for one or more seeds")
-    train.add_argument("--config", required=True, help="experiment YAML (see config.yaml)")
+    _add_config_arguments(train)
     train.add_argument("--horizon", type=int, required=True, help="K, inner steps per meta-update")
     train.add_argument("--scheme", required=True,
                        help=f"a scheme name from the config's `schemes`, or '{BASELINE_SCHEME}'")
@@ -33,16 +51,88 @@ def _parser() -> argparse.ArgumentParser:
                        help="progress bar on a terminal (auto), always (bar), or log lines")
 
     probe = sub.add_parser("probe", help="meta-gradient estimator statistics on saved states")
-    probe.add_argument("--config", required=True)
+    _add_config_arguments(probe)
     probe.add_argument("--run", required=True, help="training output folder with checkpoints/")
     probe.add_argument("--seed", type=int, required=True)
     probe.add_argument("--out", required=True, help="output folder (samples/summary Parquet)")
 
     validate = sub.add_parser("validate", help="check a config and exit")
-    validate.add_argument("--config", required=True)
+    _add_config_arguments(validate)
+
+    agg = sub.add_parser("aggregate", help="concatenate Parquet files and write a summary table")
+    agg.add_argument("kind", choices=("training", "probes"))
+    agg.add_argument("--inputs", nargs="+", required=True, help="per-job Parquet files")
+    agg.add_argument("--samples", nargs="*", default=[], help="probes: per-seed samples Parquet")
+    agg.add_argument("--out", required=True, help="aggregated Parquet dataset")
+    agg.add_argument("--out-samples", help="probes: aggregated samples Parquet")
+    agg.add_argument("--table", nargs="+", required=True, help="summary CSV table(s)")
+    agg.add_argument("--schemes", required=True, help="comma-separated scheme names, in order")
+
+    claims = sub.add_parser("claims", help="the C1-C4 claims table from aggregated data")
+    claims.add_argument("--training", required=True)
+    claims.add_argument("--probe-summary", required=True)
+    claims.add_argument("--schemes", required=True)
+    claims.add_argument("--out-md", required=True)
+    claims.add_argument("--out-csv", required=True)
+
+    fig = sub.add_parser("figure", help="render one figure (PNG and PDF)")
+    fig.add_argument("name")
+    fig.add_argument("--training")
+    fig.add_argument("--probe-summary")
+    fig.add_argument("--schemes", required=True)
+    fig.add_argument("--out", required=True, help="PNG path; the PDF goes beside it")
 
     sub.add_parser("columns", help="print the documented metric columns as Markdown")
     return parser
+
+
+def _aggregate(args) -> None:
+    from mgrl import analysis
+    from mgrl.metrics import write_parquet_atomic
+
+    schemes = args.schemes.split(",")
+    frame = analysis.read_parquets(args.inputs)
+    write_parquet_atomic(frame, args.out)
+    if args.kind == "training":
+        tables = [analysis.learning_table(analysis.expand_k1(frame, schemes))]
+    else:
+        if args.out_samples:
+            write_parquet_atomic(analysis.read_parquets(args.samples), args.out_samples)
+        tables = [analysis.estimator_table(analysis.expand_k1(frame, schemes)),
+                  analysis.variance_reduction_table(analysis.expand_k1(frame, schemes), schemes)]
+    for table, path in zip(tables, args.table):
+        analysis.write_text_atomic(path, table.to_csv(index=False))
+
+
+def _claims(args) -> None:
+    import pandas as pd
+
+    from mgrl import analysis
+
+    schemes = args.schemes.split(",")
+    claims = analysis.claims_table(pd.read_parquet(args.training),
+                                   pd.read_parquet(args.probe_summary), schemes)
+    analysis.write_text_atomic(args.out_csv, claims.to_csv(index=False))
+    analysis.write_text_atomic(args.out_md, analysis.claims_markdown(claims))
+
+
+def _figure(args) -> None:
+    import importlib
+
+    import pandas as pd
+
+    from mgrl.figures import FIGURES
+
+    if args.name not in FIGURES:
+        raise SystemExit(f"error: unknown figure '{args.name}' (known: {', '.join(FIGURES)})")
+    module = importlib.import_module(f"mgrl.figures.{args.name}")
+    data = {}
+    for name in module.INPUTS:
+        path = getattr(args, name)
+        if path is None:
+            raise SystemExit(f"error: figure '{args.name}' needs --{name.replace('_', '-')}")
+        data[name] = pd.read_parquet(path)
+    module.plot(data, args.schemes.split(","), args.out)
 
 
 def _enable_compilation_cache() -> None:
@@ -71,9 +161,12 @@ def main(argv: list[str] | None = None) -> int:
             for name, text in COLUMNS.items():
                 print(f"| `{name}` | {text} |")
             return 0
-        cfg = load_config(args.config)
+        if args.command in ("aggregate", "claims", "figure"):
+            {"aggregate": _aggregate, "claims": _claims, "figure": _figure}[args.command](args)
+            return 0
+        cfg = _load(args)
         if args.command == "validate":
-            print(f"{args.config}: valid (hash {cfg.hash()})")
+            print(f"{args.config or 'config'}: valid (hash {cfg.hash()})")
             return 0
         if args.command == "train":
             cfg.scheme(args.scheme)  # unknown scheme -> ConfigError before any work

@@ -14,7 +14,6 @@ Layout of a config file (see ``config.yaml`` at the repository root for a commen
       last: {kind: last}
       uniform: {kind: uniform}
       lambda_0.5: {kind: lambda, rho: 0.5}
-    baseline: true           # also train plain A2C (fixed gamma, lambda) per seed
     env: {...}; network: {...}; agent: {...}; meta: {...}; train: {...}; probe: {...}
 """
 
@@ -135,7 +134,6 @@ class ExperimentConfig:
     schemes: Mapping[str, SchemeConfig] = dataclasses.field(
         default_factory=lambda: {"last": SchemeConfig("last")}
     )
-    baseline: bool = True
     seeds_per_job: int = 1
     env: EnvConfig = EnvConfig()
     network: NetworkConfig = NetworkConfig()
@@ -154,6 +152,22 @@ class ExperimentConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return _to_plain(self)
+
+    def for_run(self, horizon: int, scheme: str, seeds: tuple[int, ...]) -> "ExperimentConfig":
+        """The config of one training job: only what determines its results.
+
+        Other seeds, horizons and schemes, and probe sizes, are dropped, so adding a seed or a
+        scheme to the experiment leaves the hash (and checkpoints, and Snakemake params) of existing
+        runs unchanged. ``probe.checkpoints`` stays: it decides which states a run keeps.
+        """
+        scheme_cfg = self.scheme(scheme)
+        return dataclasses.replace(
+            self,
+            seeds=tuple(int(s) for s in seeds),
+            horizons=(int(horizon),),
+            schemes={scheme if scheme != BASELINE_SCHEME else "last": scheme_cfg},
+            probe=ProbeConfig(checkpoints=self.probe.checkpoints, reference_horizon=int(horizon)),
+        )
 
     def hash(self) -> str:
         """Short stable hash of the whole config (a provenance column)."""

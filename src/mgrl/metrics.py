@@ -49,7 +49,7 @@ COLUMNS: dict[str, str] = {
     "perf/interval_seconds": "wall time of the interval's compiled call",
     "perf/compile_seconds": "compile time of the job (same on every row)",
     "git_sha": "commit of the code that produced the row ('unknown' outside git)",
-    "config_hash": "sha256 prefix of the full experiment config",
+    "config_hash": "sha256 prefix of the run's own settings (ExperimentConfig.for_run)",
     "jax_version": "jax version",
     "jumanji_version": "jumanji version",
     "haiku_version": "dm-haiku version",

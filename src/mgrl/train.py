@@ -115,6 +115,10 @@ def _all_finite(m: dict) -> np.ndarray:
     return ok
 
 
+def checkpoint_dir(out_dir: str | Path, config_hash: str) -> Path:
+    return Path(out_dir) / "checkpoints" / config_hash
+
+
 def run_training(
     cfg: ExperimentConfig,
     horizon: int,
@@ -127,14 +131,18 @@ def run_training(
     """Train seeds ``seeds`` of (horizon, scheme), resuming from ``out_dir``'s latest checkpoint.
 
     Writes ``out_dir/metrics.parquet`` atomically when all ``cfg.train.num_intervals`` intervals are
-    done, and checkpoints every ``cfg.train.checkpoint_every`` intervals under ``out_dir/checkpoints``.
+    done, and checkpoints every ``cfg.train.checkpoint_every`` intervals under
+    ``out_dir/checkpoints/<config hash>/``.
     ``stop_after`` (tests) returns early after that many intervals of this call, as a kill would.
     """
     out_dir = Path(out_dir)
     seeds = [int(s) for s in seeds]
+    cfg = cfg.for_run(horizon, scheme, tuple(seeds))
     trainer = make_train(cfg, horizon, scheme)
     identity = metrics_io.run_identity(cfg, horizon, scheme, seeds)
-    ckpt_dir = out_dir / "checkpoints"
+    # Checkpoints are namespaced by the run's config hash: a changed config starts afresh and
+    # never resumes from (or overwrites) another config's states.
+    ckpt_dir = checkpoint_dir(out_dir, identity["config_hash"])
 
     t0 = time.perf_counter()
     template = jax.eval_shape(trainer.init, jnp.asarray(seeds))

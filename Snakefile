@@ -1,0 +1,23 @@
+# Multi-step and mixing meta-gradients on Jumanji Snake: every result from config.yaml.
+#   snakemake --cores 2                               # everything
+#   snakemake --cores 2 results/figures/variance.png  # one figure, and only what it needs
+#   snakemake --report results/report.html            # HTML report of all figures
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/probe.smk"
+include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True

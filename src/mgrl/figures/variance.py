@@ -1,0 +1,18 @@
+"""Figure (a): meta-gradient variance vs K per scheme (log scale, 95% CI over probed states)."""
+
+import matplotlib.pyplot as plt
+
+from mgrl.analysis import estimator_table, expand_k1
+from mgrl.figures.common import errorbar_by_scheme, save
+
+INPUTS = ("probe_summary",)
+
+
+def plot(data, schemes, out_png):
+    table = estimator_table(expand_k1(data["probe_summary"], schemes))
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    errorbar_by_scheme(ax, table, "variance_trace", schemes, log=True)
+    ax.set_ylabel("trace Var[meta-gradient] (per meta-parameter logit, squared)")
+    ax.set_title("Meta-gradient variance vs horizon K")
+    ax.legend(title="scheme")
+    save(fig, out_png)

@@ -1,0 +1,30 @@
+"""The README's promises that code can check: CI runs its test command; its column table is current."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def quick_start_commands():
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"```bash\n(.*?)```", text, re.S).group(1)
+    return [line for line in block.splitlines() if line and not line.startswith("#")]
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    install_and_run, install_and_test = quick_start_commands()
+    assert install_and_test.endswith("pytest -q")
+    assert install_and_run.endswith("snakemake --cores 2")
+    ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert install_and_test in ci_lines
+
+
+def test_readme_column_table_matches_the_code():
+    out = subprocess.run([sys.executable, "-m", "mgrl", "columns"], capture_output=True, text=True,
+                         check=True).stdout
+    readme = (ROOT / "README.md").read_text()
+    for line in out.strip().splitlines()[2:]:
+        assert line in readme, f"README column table is out of date: {line}"

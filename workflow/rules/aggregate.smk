@@ -1,0 +1,58 @@
+# Per-job Parquet files -> one dataset per kind, summary tables (mean, 95% CI) and the claims table.
+
+
+rule aggregate_training:
+    input:
+        training_outputs(),
+    output:
+        dataset="results/metrics/training.parquet",
+        table="results/tables/learning.csv",
+    log:
+        f"{LOGS}/aggregate_training.log",
+    params:
+        schemes=SCHEMES_ARG,
+    conda:
+        "../../envs/mgrl.yaml"
+    shell:
+        "python -m mgrl aggregate training --inputs {input} --out {output.dataset} "
+        "--table {output.table} --schemes {params.schemes} > {log} 2>&1"
+
+
+rule aggregate_probes:
+    input:
+        summaries=probe_outputs("summary"),
+        samples=probe_outputs("samples"),
+    output:
+        dataset="results/metrics/probe_summary.parquet",
+        samples="results/metrics/probe_samples.parquet",
+        estimators="results/tables/estimators.csv",
+        reduction="results/tables/variance_reduction.csv",
+    log:
+        f"{LOGS}/aggregate_probes.log",
+    params:
+        schemes=SCHEMES_ARG,
+    conda:
+        "../../envs/mgrl.yaml"
+    shell:
+        "python -m mgrl aggregate probes --inputs {input.summaries} --samples {input.samples} "
+        "--out {output.dataset} --out-samples {output.samples} "
+        "--table {output.estimators} {output.reduction} --schemes {params.schemes} > {log} 2>&1"
+
+
+rule claims:
+    input:
+        training="results/metrics/training.parquet",
+        probes="results/metrics/probe_summary.parquet",
+        code=os.path.join(workflow.basedir, "src/mgrl/analysis.py"),
+    output:
+        md="results/tables/claims.md",
+        csv="results/tables/claims.csv",
+    log:
+        f"{LOGS}/claims.log",
+    params:
+        schemes=SCHEMES_ARG,
+    conda:
+        "../../envs/mgrl.yaml"
+    shell:
+        "python -m mgrl claims --training {input.training} --probe-summary {input.probes} "
+        "--schemes {params.schemes} --out-md {output.md} --out-csv {output.csv} > {log} 2>&1"

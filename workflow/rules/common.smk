@@ -1,0 +1,91 @@
+# Config validation, job lists and input functions. No computation happens here.
+import json
+import os
+import re
+import sys
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+sys.path.insert(0, os.path.join(workflow.basedir, "src"))
+from mgrl.analysis import k1_scheme  # noqa: E402
+from mgrl.config import BASELINE_SCHEME, ConfigError, config_from_dict  # noqa: E402
+from mgrl.figures import FIGURES  # noqa: E402
+
+# mgrl's own check first: its messages name the offending dotted key; then the JSON schema
+# (types, descriptions, defaults), which also fills in defaults.
+try:
+    CFG = config_from_dict(config)
+except ConfigError as err:
+    raise WorkflowError(f"invalid configuration: {err}") from None
+validate(config, schema="../schemas/config.schema.yaml")
+
+NAME = CFG.name
+RUNS = f"results/runs/{NAME}"
+PROBES = f"results/probes/{NAME}"
+LOGS = f"results/logs/{NAME}"
+SCHEMES = list(CFG.schemes)
+SCHEMES_ARG = ",".join(SCHEMES)
+# Jobs run `python -m mgrl` from this checkout's src/ (installed or not, local or on a cluster node,
+# where the job re-reads this file before running its command).
+shell.prefix(f'export PYTHONPATH="{workflow.basedir}/src${{{{PYTHONPATH:+:$PYTHONPATH}}}}"; ')
+
+
+def seed_groups():
+    """Seeds in job-sized groups (config seeds_per_job); a group's name lists its seeds."""
+    seeds, size = list(CFG.seeds), CFG.seeds_per_job
+    return ["seed" + "-".join(map(str, seeds[i : i + size])) for i in range(0, len(seeds), size)]
+
+
+def group_seeds(group):
+    return [int(s) for s in group.removeprefix("seed").split("-")]
+
+
+def group_of(seed):
+    (group,) = [g for g in seed_groups() if int(seed) in group_seeds(g)]
+    return group
+
+
+def training_runs():
+    """(horizon, scheme) of every training job: K = 1 once (all schemes coincide), plus a2c."""
+    runs = [(1, BASELINE_SCHEME)]
+    for horizon in CFG.horizons:
+        for scheme in [k1_scheme(SCHEMES)] if horizon == 1 else SCHEMES:
+            runs.append((horizon, scheme))
+    return runs
+
+
+def training_outputs():
+    return [f"{RUNS}/K{h}/{s}/{g}/metrics.parquet" for h, s in training_runs() for g in seed_groups()]
+
+
+def probe_outputs(kind):
+    return [f"{PROBES}/seed{seed}/{kind}.parquet" for seed in CFG.seeds]
+
+
+def run_config_json(wildcards):
+    """Exactly the settings one training job depends on (see ExperimentConfig.for_run)."""
+    run = CFG.for_run(int(wildcards.horizon), wildcards.scheme, tuple(group_seeds(wildcards.group)))
+    return json.dumps(run.to_dict(), sort_keys=True)
+
+
+def probe_config_json(wildcards):
+    """The experiment config with this seed only: adding seeds leaves existing probes untouched."""
+    import dataclasses
+
+    return json.dumps(dataclasses.replace(CFG, seeds=(int(wildcards.seed),)).to_dict(), sort_keys=True)
+
+
+def final_outputs():
+    figures = [f"results/figures/{name}.png" for name in FIGURES]
+    tables = ["results/tables/claims.md", "results/tables/claims.csv",
+              "results/tables/learning.csv", "results/tables/estimators.csv",
+              "results/tables/variance_reduction.csv"]
+    return figures + tables
+
+
+wildcard_constraints:
+    horizon=r"\d+",
+    scheme="|".join(map(re.escape, SCHEMES + [BASELINE_SCHEME])),
+    group=r"seed\d+(-\d+)*",
+    seed=r"\d+",

@@ -1,0 +1,39 @@
+# One rule per figure. Each lists its own plotting module as an input, so editing one figure's
+# code reruns that figure only. Inputs per figure come from the module's INPUTS.
+import importlib
+
+FIGURE_DATA = {
+    "training": "results/metrics/training.parquet",
+    "probe_summary": "results/metrics/probe_summary.parquet",
+}
+FIGURE_INPUTS = {f: importlib.import_module(f"mgrl.figures.{f}").INPUTS for f in FIGURES}
+
+for _figure in FIGURES:
+
+    rule:
+        name:
+            f"figure_{_figure}"
+        input:
+            **{key: FIGURE_DATA[key] for key in FIGURE_INPUTS[_figure]},
+            code=os.path.join(workflow.basedir, f"src/mgrl/figures/{_figure}.py"),
+            common=os.path.join(workflow.basedir, "src/mgrl/figures/common.py"),
+        output:
+            png=report(
+                f"results/figures/{_figure}.png",
+                caption=f"../report/{_figure}.rst",
+                category="Figures",
+            ),
+            pdf=f"results/figures/{_figure}.pdf",
+        log:
+            f"{LOGS}/figure_{_figure}.log",
+        params:
+            figure=_figure,
+            schemes=SCHEMES_ARG,
+            data=lambda wc, input: " ".join(
+                f"--{key.replace('_', '-')} {input[key]}" for key in FIGURE_DATA if key in input.keys()
+            ),
+        conda:
+            "../../envs/mgrl.yaml"
+        shell:
+            "python -m mgrl figure {params.figure} {params.data} --schemes {params.schemes} "
+            "--out {output.png} > {log} 2>&1"
