@@ -163,3 +163,18 @@ def test_agents_learn_clearly_better_than_random():
         learned = float(np.mean([m["train/reward_per_step"][0] for m in out[-2:]]))
         print(f"{scheme} K={horizon}: reward/step {learned:.3f} vs random {random_rate:.3f}")
         assert learned > 3 * random_rate, (scheme, horizon, learned, random_rate)
+
+
+def test_non_finite_run_stops_with_the_run_and_step_and_keeps_the_checkpoint(tmp_path):
+    from mgrl.train import NonFiniteError
+
+    cfg = tiny_config(train={"poison_at_interval": 3})
+    with pytest.raises(NonFiniteError, match=r"horizon=2 scheme=uniform seed\(s\) \[0\] at interval 3"):
+        run_training(cfg, 2, "uniform", [0], tmp_path, progress=False)
+    cdir = checkpoint_dir(tmp_path, cfg.for_run(2, "uniform", (0,)).hash())
+    latest = ckpt.list_checkpoints(cdir)[-1]
+    assert latest.name == "interval_000002"
+    template = jax.eval_shape(make_train(cfg, 2, "uniform").init, jnp.asarray([0]))
+    _, state, rows = ckpt.load(latest, template)
+    assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(state.params))
+    assert not (tmp_path / "metrics.parquet").exists()

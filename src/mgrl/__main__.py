@@ -187,6 +187,14 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except Exception as err:  # known failure kinds: one line naming the run/path, no traceback
+        from mgrl.checkpoint import CheckpointError
+        from mgrl.train import NonFiniteError
+
+        if isinstance(err, (CheckpointError, NonFiniteError)):
+            print(f"error: {err}", file=sys.stderr)
+            return 3
+        raise
     return 1  # pragma: no cover
 
 

@@ -98,6 +98,7 @@ class TrainConfig:
     inner_updates_per_interval: int = 8  # rounded up to a multiple of K
     checkpoint_every: int = 1  # intervals between checkpoints
     dtype: str = "float32"  # float64 only for gradient checks
+    poison_at_interval: int | None = None  # test-only: NaN meta-parameters before this interval
 
 
 @dataclasses.dataclass(frozen=True)
@@ -307,6 +308,8 @@ def validate(cfg: ExperimentConfig) -> None:
     check(t.inner_updates_per_interval >= 1, "train.inner_updates_per_interval", "must be >= 1")
     check(t.checkpoint_every >= 1, "train.checkpoint_every", "must be >= 1")
     check(t.dtype in ("float32", "float64"), "train.dtype", "must be float32 or float64")
+    check(t.poison_at_interval is None or t.poison_at_interval >= 1, "train.poison_at_interval",
+          "must be null or >= 1")
     p = cfg.probe
     check(p.num_samples >= 2, "probe.num_samples", "need at least 2 samples for a variance")
     check(p.reference_samples >= 1, "probe.reference_samples", "must be >= 1")

@@ -162,6 +162,8 @@ def run_training(
     bar = _progress(identity["run"], start, total, progress)
     done_here = 0
     for interval in range(start + 1, total + 1):
+        if cfg.train.poison_at_interval == interval:  # test-only failure injection
+            state = state._replace(eta=jax.tree.map(lambda x: x * jnp.nan, state.eta))
         t = time.perf_counter()
         state, m = compiled(state)
         m = jax.device_get(m)
@@ -170,9 +172,10 @@ def run_training(
         if not finite.all():
             bad = [s for s, ok in zip(seeds, finite) if not ok]
             raise NonFiniteError(
-                f"non-finite loss or meta-gradient in run {identity['run']} seed(s) {bad} at "
-                f"interval {interval} (env step {int(np.max(m['env_steps']))}); the last good "
-                f"checkpoint in {ckpt_dir} is kept"
+                f"non-finite loss or meta-gradient in run horizon={horizon} scheme={scheme} "
+                f"seed(s) {bad} at interval {interval} (env step {int(np.max(m['env_steps']))}, "
+                f"meta-update {int(np.max(m['meta_updates']))}); the last good checkpoint in "
+                f"{ckpt_dir} is kept"
             )
         for i, seed in enumerate(seeds):
             row = {k: np.asarray(v)[i].item() for k, v in m.items()}
