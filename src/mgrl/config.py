@@ -110,6 +110,7 @@ class ProbeConfig:
     reference_samples: int = 32  # M_ref
     checkpoints: tuple[int, ...] = (1,)  # training intervals whose states are probed
     bootstrap: int = 1000  # bootstrap resamples for 95% CIs
+    samples_per_batch: int | None = None  # None: vmap all M at once (GPU); b: lax.map over chunks
 
 
 @dataclasses.dataclass(frozen=True)
@@ -318,6 +319,8 @@ def validate(cfg: ExperimentConfig) -> None:
     check(all(1 <= c <= t.num_intervals for c in p.checkpoints), "probe.checkpoints",
           f"intervals must be in 1..train.num_intervals ({t.num_intervals})")
     check(p.bootstrap >= 10, "probe.bootstrap", "must be >= 10")
+    check(p.samples_per_batch is None or p.samples_per_batch >= 1, "probe.samples_per_batch",
+          "must be null or >= 1")
 
 
 def _build(cls: type, raw: Mapping[str, Any], prefix: str):

@@ -1,0 +1,253 @@
+"""Estimator probes: samples equal direct meta-gradients, statistics, Parquet output.
+
+One tiny a2c run (2 seeds, 2 intervals) is trained and probed once per module; the statistics are
+checked separately on synthetic Gaussian samples with known mean and variance.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import tiny_config
+from mgrl import probe
+from mgrl.checkpoint import CheckpointError
+from mgrl.config import META_PARAMETERS, scheme_weights, validate
+from mgrl.train import make_agent, run_training
+
+SEED = 1  # the second seed of the run, so selecting along the seed axis is exercised
+INTERVAL = 1
+
+
+def probe_config(**overrides):
+    cfg = tiny_config(
+        horizons=[1, 2, 4],
+        train={"num_intervals": 2},
+        probe={"num_samples": 16, "reference_horizon": 4, "reference_samples": 16,
+               "checkpoints": [INTERVAL], "bootstrap": 200},
+        **overrides,
+    )
+    cfg = dataclasses.replace(cfg, schemes={k: cfg.schemes[k] for k in ("last", "uniform")})
+    validate(cfg)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def probed(tmp_path_factory):
+    """(cfg, run_dir, samples, summary, compiled programs added, probe seconds)."""
+    cfg = probe_config()
+    root = tmp_path_factory.mktemp("probe")
+    run_training(cfg, 1, "a2c", [0, 1], root / "run", progress=False)
+    compiled_before = probe.sample_meta_gradients._cache_size()
+    t = time.perf_counter()
+    samples, summary = probe.run_probe(cfg, root / "run", SEED, root / "out")
+    seconds = time.perf_counter() - t
+    compiled = probe.sample_meta_gradients._cache_size() - compiled_before
+    disk_samples = pd.read_parquet(root / "out" / "samples.parquet")
+    disk_summary = pd.read_parquet(root / "out" / "summary.parquet")
+    pd.testing.assert_frame_equal(samples, disk_samples)
+    pd.testing.assert_frame_equal(summary, disk_summary)
+    return cfg, root / "run", disk_samples, disk_summary, compiled, seconds
+
+
+def sample_matrix(samples: pd.DataFrame, horizon: int, scheme: str, role: str = "estimate"):
+    """[M, 2] (gamma, lambda) of one (K, scheme) from the long-form samples."""
+    rows = samples[(samples.horizon == horizon) & (samples.scheme == scheme)
+                   & (samples.role == role)]
+    wide = rows.pivot(index="sample", columns="meta_parameter", values="value")
+    return wide[list(META_PARAMETERS)].to_numpy()
+
+
+# ------------------------------------------------------------------------ probes of real states --
+
+
+def test_probe_samples_equal_direct_meta_gradients_with_the_same_keys(probed):
+    cfg, run_dir, samples, _, _, _ = probed
+    agent = make_agent(cfg)
+    state = probe.load_probe_state(cfg, run_dir, SEED, INTERVAL)
+    K = 2
+    keys = probe.probe_keys(SEED, INTERVAL, K, cfg.probe.num_samples)
+    direct = jax.jit(lambda key, w: agent.meta_gradient(state, key, w)[0])
+    last, uniform = sample_matrix(samples, K, "last"), sample_matrix(samples, K, "uniform")
+    for m in (0, 5, 15):
+        for scheme, got in (("last", last), ("uniform", uniform)):
+            w = jnp.asarray(scheme_weights(cfg.scheme(scheme), K), jnp.float32)
+            want = np.array([float(direct(keys[m], w)[p]) for p in META_PARAMETERS])
+            np.testing.assert_allclose(got[m], want, rtol=1e-5, atol=1e-6 * np.abs(want).max())
+        # Common random numbers: uniform = (L'(theta_1) + L'(theta_2)) / 2 on the rollouts of the
+        # *same* key as last's sample m, so it is linear in last's sample.
+        first = direct(keys[m], jnp.asarray([1.0, 0.0]))
+        first = np.array([float(first[p]) for p in META_PARAMETERS])
+        np.testing.assert_allclose(uniform[m], 0.5 * first + 0.5 * last[m], rtol=1e-4,
+                                   atol=1e-5 * np.abs(last[m]).max())
+    assert np.all(np.abs(last) > 0)
+    # Samples differ from key to key (fresh rollouts), so the checks above are not vacuous.
+    assert np.unique(last[:, 0]).size == cfg.probe.num_samples
+
+
+def test_remat_and_sequential_batches_give_the_same_samples(probed):
+    """meta.remat and samples_per_batch change memory and speed, not the samples."""
+    cfg, run_dir, samples, _, _, _ = probed
+    remat_cfg = dataclasses.replace(cfg, meta=dataclasses.replace(cfg.meta, remat=True))
+    agent = make_agent(remat_cfg)
+    assert agent.remat
+    state = probe.load_probe_state(cfg, run_dir, SEED, INTERVAL)
+    K = 2
+    keys = probe.probe_keys(SEED, INTERVAL, K, cfg.probe.num_samples)
+    w = jnp.asarray(scheme_weights(cfg.scheme("uniform"), K), jnp.float32)
+    got = np.asarray(probe.sample_meta_gradients(agent, state, keys, w, samples_per_batch=4))
+    want = sample_matrix(samples, K, "uniform")
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * np.abs(want).max())
+
+
+def test_schemes_share_keys_identical_at_horizon_one_and_differ_beyond(probed):
+    cfg, _, samples, summary, _, _ = probed
+    np.testing.assert_array_equal(sample_matrix(samples, 1, "last"),
+                                  sample_matrix(samples, 1, "uniform"))
+    k1 = summary[summary.horizon == 1].set_index("scheme")
+    for col in ("variance_trace", "snr", "cosine_to_reference", "relative_error", "mean_gamma"):
+        assert k1.loc["last", col] == k1.loc["uniform", col], col
+    assert not np.allclose(sample_matrix(samples, 2, "last"), sample_matrix(samples, 2, "uniform"))
+
+
+def test_run_probe_writes_documented_parquet_quickly(probed):
+    cfg, _, samples, summary, compiled, seconds = probed
+    p = cfg.probe
+    assert seconds < 60, f"probe took {seconds:.1f}s"
+    assert list(samples.columns) == list(probe.SAMPLE_COLUMNS)
+    assert list(summary.columns) == list(probe.SUMMARY_COLUMNS)
+    n_cells = len(p.checkpoints) * len(cfg.horizons) * len(cfg.schemes)
+    assert len(summary) == n_cells
+    assert len(samples) == len(META_PARAMETERS) * (
+        n_cells * p.num_samples + len(p.checkpoints) * p.reference_samples)
+    assert (samples.role == "reference").sum() == len(META_PARAMETERS) * p.reference_samples
+    assert set(summary.horizon) == set(cfg.horizons) and set(summary.scheme) == set(cfg.schemes)
+    assert (summary.seed == SEED).all() and (summary.interval == INTERVAL).all()
+    # Interval 1 of the a2c run: the first rollout plus 2 inner updates of T * B steps each.
+    steps = cfg.env.rollout_length * cfg.env.num_envs * (1 + cfg.train.inner_updates_per_interval)
+    assert (summary.env_steps == steps).all() and (samples.env_steps == steps).all()
+    assert (summary.config_hash == cfg.hash()).all()
+    assert summary.probed_parameters.iloc[0] == "gamma,lambda"
+    for col in ("variance_trace", "var_gamma", "var_lambda", "snr"):
+        assert np.all(np.isfinite(summary[col])) and np.all(summary[col] > 0), col
+    for col in ("variance_trace", "snr", "cosine_to_reference", "relative_error", "mean_gamma"):
+        assert np.all(summary[f"{col}_lo"] <= summary[f"{col}_hi"]), col
+    # One compiled program per (K, M): K in {1, 2, 4} with M = 16; the reference (K_ref = 4,
+    # M_ref = 16) reuses K = 4's, and the schemes share theirs (weights are an argument).
+    assert compiled == 3
+
+
+def test_summary_statistics_recompute_from_the_samples_file(probed):
+    cfg, _, samples, summary, _, _ = probed
+    reference = sample_matrix(samples, cfg.probe.reference_horizon, "last", role="reference")
+    for _, row in summary.iterrows():
+        x = sample_matrix(samples, row.horizon, row.scheme)
+        assert x.shape == (cfg.probe.num_samples, 2)
+        var = x.var(axis=0, ddof=1)
+        np.testing.assert_allclose([row.var_gamma, row.var_lambda], var, rtol=1e-9)
+        np.testing.assert_allclose(row.variance_trace, var.sum(), rtol=1e-9)
+        ref = reference.mean(axis=0)
+        np.testing.assert_allclose(row.relative_error,
+                                   np.linalg.norm(x.mean(0) - ref) / np.linalg.norm(ref), rtol=1e-9)
+        np.testing.assert_allclose(row.reference_gamma, ref[0], rtol=1e-9)
+
+
+def test_load_probe_state_selects_the_seed_and_names_missing_checkpoints(probed):
+    cfg, run_dir, _, summary, _, _ = probed
+    s0 = probe.load_probe_state(cfg, run_dir, 0, INTERVAL)
+    s1 = probe.load_probe_state(cfg, run_dir, 1, INTERVAL)
+    assert s1.env_steps.shape == () and int(s1.env_steps) == summary.env_steps.iloc[0]
+    leaf0, leaf1 = jax.tree.leaves(s0.params)[0], jax.tree.leaves(s1.params)[0]
+    assert leaf0.shape == leaf1.shape and not np.array_equal(leaf0, leaf1)
+    with pytest.raises(CheckpointError, match="interval_000009.*does not exist"):
+        probe.load_probe_state(cfg, run_dir, SEED, 9)
+    with pytest.raises(CheckpointError, match="interval_000001.*not seed 7"):
+        probe.load_probe_state(cfg, run_dir, 7, INTERVAL)
+    other = probe_config(agent={"learning_rate": 0.02})
+    with pytest.raises(CheckpointError, match="interval_000001.*another config"):
+        probe.load_probe_state(other, run_dir, SEED, INTERVAL)
+
+
+# ------------------------------------------------------------------ statistics on known samples --
+
+
+def test_estimator_statistics_by_hand():
+    x = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 9.0]])
+    ref = np.array([2.0, 2.0])
+    s = probe.estimator_statistics(x, ref)
+    np.testing.assert_allclose(s["mean"], [3.0, 5.0])
+    np.testing.assert_allclose(s["variance"], [4.0, 13.0])
+    assert s["variance_trace"] == pytest.approx(17.0)
+    assert s["snr"] == pytest.approx(34.0 / 17.0)
+    assert s["cosine_to_reference"] == pytest.approx(16.0 / np.sqrt(34.0 * 8.0))
+    assert s["relative_error"] == pytest.approx(np.sqrt(10.0 / 8.0))
+    # Leading batch axes are independent problems.
+    batch = probe.estimator_statistics(np.stack([x, 2 * x]), ref)
+    assert batch["snr"][0] == pytest.approx(s["snr"]) and batch["snr"][1] == pytest.approx(s["snr"])
+    np.testing.assert_allclose(batch["variance_trace"], [17.0, 68.0])
+
+
+def test_estimator_statistics_recover_gaussian_truth():
+    rng = np.random.default_rng(0)
+    mu, sd = np.array([1.0, -2.0]), np.array([0.5, 2.0])
+    x = mu + sd * rng.standard_normal((200_000, 2))
+    s = probe.estimator_statistics(x, mu)
+    np.testing.assert_allclose(s["mean"], mu, atol=0.02)
+    np.testing.assert_allclose(s["variance"], sd**2, rtol=0.02)
+    assert s["snr"] == pytest.approx(np.sum(mu**2) / np.sum(sd**2), rel=0.03)
+    assert s["cosine_to_reference"] == pytest.approx(1.0, abs=1e-4)
+    assert s["relative_error"] < 0.01
+    # A rotated reference: cosine and relative error follow the geometry.
+    s = probe.estimator_statistics(x, np.array([2.0, 1.0]))
+    assert abs(s["cosine_to_reference"]) < 0.01
+    assert s["relative_error"] == pytest.approx(np.sqrt(10.0 / 5.0), rel=0.01)
+
+
+def test_bootstrap_intervals_cover_the_truth_at_the_nominal_rate():
+    rng = np.random.default_rng(1)
+    mu, sd = np.array([0.3, -1.0]), np.array([1.0, 0.5])
+    repeats, M = 200, 100
+    hits = {"mean": np.zeros(2), "variance_trace": 0.0}
+    widths = []
+    for _ in range(repeats):
+        x = mu + sd * rng.standard_normal((M, 2))
+        reference = mu + sd * rng.standard_normal((M, 2))
+        ci = probe.bootstrap_intervals(x, reference, 1000, rng)
+        lo, hi = ci["mean"]
+        hits["mean"] += (lo <= mu) & (mu <= hi)
+        widths.append(hi - lo)
+        lo, hi = ci["variance_trace"]
+        hits["variance_trace"] += lo <= np.sum(sd**2) <= hi
+    coverage_mean = hits["mean"] / repeats
+    coverage_trace = hits["variance_trace"] / repeats
+    assert np.all((0.88 <= coverage_mean) & (coverage_mean <= 0.99)), coverage_mean
+    assert 0.88 <= coverage_trace <= 0.99, coverage_trace
+    # Not just wide: the mean's interval has about the normal-theory width 2 * 1.96 sd / sqrt(M).
+    np.testing.assert_allclose(np.mean(widths, axis=0), 2 * 1.96 * sd / np.sqrt(M), rtol=0.1)
+
+
+def test_bootstrap_is_seeded_and_summary_uses_only_probed_parameters():
+    rng = np.random.default_rng(2)
+    x = rng.normal([1.0, 5.0], [1.0, 3.0], size=(32, 2))
+    ref = rng.normal([1.0, 5.0], [1.0, 3.0], size=(16, 2))
+    a = probe.summarise_samples(x, ref, ("gamma",), 200, np.random.default_rng(3))
+    b = probe.summarise_samples(x, ref, ("gamma",), 200, np.random.default_rng(3))
+    assert a == b
+    assert a["variance_trace"] == pytest.approx(a["var_gamma"])
+    assert abs(a["cosine_to_reference"]) == pytest.approx(1.0)  # one dimension: sign agreement
+    both = probe.summarise_samples(x, ref, META_PARAMETERS, 200, np.random.default_rng(3))
+    assert both["variance_trace"] == pytest.approx(both["var_gamma"] + both["var_lambda"])
+    assert both["var_lambda"] == a["var_lambda"]  # per-parameter columns cover every parameter
+
+
+def test_probed_parameters_follow_meta_learn():
+    assert probe.probed_parameters(tiny_config(meta={"learn": ["gamma"]})) == ("gamma",)
+    assert probe.probed_parameters(tiny_config(meta={"learn": []})) == META_PARAMETERS
+    both = tiny_config(meta={"learn": ["lambda", "gamma"]})
+    assert probe.probed_parameters(both) == META_PARAMETERS
