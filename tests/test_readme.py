@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -22,9 +24,10 @@ def test_ci_runs_the_readme_test_command_verbatim():
     assert install_and_test in ci_lines
 
 
-def test_readme_column_table_matches_the_code():
-    out = subprocess.run([sys.executable, "-m", "mgrl", "columns"], capture_output=True, text=True,
-                         check=True).stdout
+@pytest.mark.parametrize("kind", ["training", "probe-summary", "probe-samples"])
+def test_readme_column_tables_match_the_code(kind):
+    out = subprocess.run([sys.executable, "-m", "mgrl", "columns", "--kind", kind],
+                         capture_output=True, text=True, check=True).stdout
     readme = (ROOT / "README.md").read_text()
     for line in out.strip().splitlines()[2:]:
-        assert line in readme, f"README column table is out of date: {line}"
+        assert line in readme, f"README {kind} column table is out of date: {line}"

@@ -82,7 +82,9 @@ def _parser() -> argparse.ArgumentParser:
     fig.add_argument("--schemes", required=True)
     fig.add_argument("--out", required=True, help="PNG path; the PDF goes beside it")
 
-    sub.add_parser("columns", help="print the documented metric columns as Markdown")
+    columns = sub.add_parser("columns", help="print documented Parquet columns as Markdown")
+    columns.add_argument("--kind", choices=("training", "probe-summary", "probe-samples"),
+                         default="training")
     return parser
 
 
@@ -157,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "columns":
             from mgrl.metrics import COLUMNS
 
+            if args.kind != "training":
+                from mgrl import probe
+
+                COLUMNS = probe.SUMMARY_COLUMNS if args.kind == "probe-summary" else probe.SAMPLE_COLUMNS
             print("| column | meaning |\n| --- | --- |")
             for name, text in COLUMNS.items():
                 print(f"| `{name}` | {text} |")
