@@ -65,6 +65,7 @@ class NetworkConfig:
     kernel_size: int = 2
     policy_hidden: tuple[int, ...] = (64, 64)
     value_hidden: tuple[int, ...] = (128, 128)
+    conv_impl: str = "matmul"  # "matmul" (fast on CPU, same parameters) or "xla" (hk.Conv2D)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -288,6 +289,7 @@ def validate(cfg: ExperimentConfig) -> None:
           "network.conv_channels", "must be a non-empty list of positive integers")
     check(1 <= n.kernel_size <= min(e.num_rows, e.num_cols), "network.kernel_size",
           "must be between 1 and the board size")
+    check(n.conv_impl in ("matmul", "xla"), "network.conv_impl", "must be matmul or xla")
     for key in ("policy_hidden", "value_hidden"):
         check(all(h >= 1 for h in getattr(n, key)), f"network.{key}", "sizes must be positive")
     a = cfg.agent

@@ -23,10 +23,45 @@ class ActorCritic(NamedTuple):
     apply: Callable[[hk.Params, chex.Array, chex.Array], tuple[chex.Array, chex.Array]]
 
 
+class PatchConv2D(hk.Module):
+    """VALID, stride-1 2-D convolution written as shifted slices and one matrix multiply.
+
+    Same parameters as ``hk.Conv2D`` (``w`` [k, k, C_in, C_out] with the same initialiser, ``b``
+    [C_out]) and the same outputs::
+
+        y[n, i, j, o] = b[o] + sum_{di, dj, c} x[n, i + di, j + dj, c] w[di, dj, c, o]
+
+    Why: XLA's CPU backend computes convolution weight-gradients about 10x slower inside
+    ``lax.scan`` (where every update of this project lives) than outside it; a matmul has no such
+    slow path (benchmarks/RESULTS.md). On GPU both are fast; ``network.conv_impl`` selects.
+    """
+
+    def __init__(self, channels: int, kernel_size: int, name: str | None = None):
+        super().__init__(name=name)
+        self.channels = channels
+        self.kernel_size = kernel_size
+
+    def __call__(self, x: chex.Array) -> chex.Array:
+        k, c_in = self.kernel_size, x.shape[-1]
+        fan_in = k * k * c_in
+        w_init = hk.initializers.TruncatedNormal(1.0 / jnp.sqrt(fan_in))
+        w = hk.get_parameter("w", (k, k, c_in, self.channels), x.dtype, init=w_init)
+        b = hk.get_parameter("b", (self.channels,), x.dtype, init=jnp.zeros)
+        rows, cols = x.shape[-3] - k + 1, x.shape[-2] - k + 1
+        patches = jnp.concatenate(
+            [x[..., di:di + rows, dj:dj + cols, :] for di in range(k) for dj in range(k)], axis=-1
+        )  # [N, rows, cols, k*k*C_in], ordered (di, dj, c) like w's leading axes
+        return patches @ w.reshape(fan_in, self.channels) + b
+
+
 def _torso(cfg: NetworkConfig, name: str) -> hk.Sequential:
     layers: list = []
     for i, channels in enumerate(cfg.conv_channels):
-        layers += [hk.Conv2D(channels, cfg.kernel_size, padding="VALID", name=f"conv{i}"), jax.nn.relu]
+        if cfg.conv_impl == "matmul":
+            conv = PatchConv2D(channels, cfg.kernel_size, name=f"conv{i}")
+        else:
+            conv = hk.Conv2D(channels, cfg.kernel_size, padding="VALID", name=f"conv{i}")
+        layers += [conv, jax.nn.relu]
     layers.append(hk.Flatten())
     return hk.Sequential(layers, name=name)
 
