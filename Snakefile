@@ -2,12 +2,18 @@
 #   snakemake --cores 2                               # everything
 #   snakemake --cores 2 results/figures/variance.png  # one figure, and only what it needs
 #   snakemake --report results/report.html            # HTML report of all figures
+#   snakemake --cores 2 --configfile other.yaml       # another experiment (replaces config.yaml)
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# config.yaml is the default; a --configfile given on the command line replaces it (rather than
+# being merged into it), also inside cluster jobs, which re-read this file without the flags.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
+
 
 
 include: "workflow/rules/common.smk"

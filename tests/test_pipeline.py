@@ -54,7 +54,7 @@ def snakemake(workdir: Path, *args: str, config: dict | None = None, check: bool
     if config is not None:
         path = workdir / "test_config.yaml"
         path.write_text(yaml.safe_dump(config))
-        cmd += ["--configfile", str(path), "--replace-workflow-config"]
+        cmd += ["--configfile", str(path)]  # replaces config.yaml (see the Snakefile)
     env = dict(os.environ, MGRL_JAX_CACHE=str(ROOT / ".jax_cache" / "pipeline"))
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
     if check and proc.returncode != 0:
