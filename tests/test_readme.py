@@ -31,3 +31,9 @@ def test_readme_column_tables_match_the_code(kind):
     readme = (ROOT / "README.md").read_text()
     for line in out.strip().splitlines()[2:]:
         assert line in readme, f"README {kind} column table is out of date: {line}"
+
+
+def test_readme_claims_table_is_the_committed_run_output():
+    claims = (ROOT / "docs" / "claims.md").read_text()
+    assert claims.startswith("| claim |") and claims.count("\n") >= 6
+    assert claims in (ROOT / "README.md").read_text()

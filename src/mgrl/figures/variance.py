@@ -12,7 +12,7 @@ def plot(data, schemes, out_png):
     table = estimator_table(expand_k1(data["probe_summary"], schemes))
     fig, ax = plt.subplots(figsize=(5.5, 4))
     errorbar_by_scheme(ax, table, "variance_trace", schemes, log=True)
-    ax.set_ylabel("trace Var[meta-gradient] (per meta-parameter logit, squared)")
+    ax.set_ylabel("trace Var[meta-gradient]  (d loss / d eta)^2")
     ax.set_title("Meta-gradient variance vs horizon K")
     ax.legend(title="scheme")
     save(fig, out_png)
