@@ -1,0 +1,805 @@
+"""Throughput and memory benchmarks: raw environment, policy, A2C baseline, meta-gradient agents,
+and Jumanji's own A2C trainer (``jumanji.training``) side by side in the same process.
+
+Prints one JSON line per measurement and appends it to ``--out`` (default
+``benchmarks/results.jsonl``). Every timed case is compiled first (``compile_s`` = lower + XLA
+compile, reported separately and never part of a timing; no persistent compilation cache). Then all
+cases of one setting (board, batch) run in *interleaved rounds* after one untimed warm-up call each
+(the case order rotates every round), so load from other processes hits every case alike.
+``env_steps_per_s`` = environment steps of one call / median wall time of a call; every ratio is
+the median of the per-round paired ratios.
+
+Cases (``name``):
+
+* ``env_random``: the raw vectorised environment (``mgrl.env.step`` with auto-reset) with uniformly
+  random *legal* actions;
+* ``env_policy``: the same plus the policy network's forward pass (``MetaGradientAgent.collect``);
+* ``a2c``: our A2C baseline, ``make_train(cfg, 1, "a2c")``, its compiled ``run_interval``;
+* ``meta``: the meta-gradient agent, ``make_train(cfg, K, scheme)``, K in --horizons, scheme in
+  {last, uniform}; one meta-step (K inner updates) per call;
+* ``jumanji_a2c``: Jumanji's own A2C trainer (``A2CAgent.run_epoch`` scanned and ``pmap``-ed exactly
+  as ``jumanji/training/train.py``'s ``epoch_fn``) with *our* network plugged into its
+  ``ActorCriticNetworks`` (the same Haiku modules as ``mgrl.networks``: separate actor and critic
+  torsos of VALID 2x2 convolutions, MLP heads), so both sides train the same network with Adam;
+* ``jumanji_a2c_stock``: the same trainer with Jumanji's own Snake network
+  (``make_actor_critic_networks_snake``) at the same channel and MLP sizes (it differs: first conv
+  stride 2, SAME padding, a step-count input);
+* ``memory``: compile-only memory of the meta-gradient agent vs K with ``meta.remat`` on (remat off
+  is the timed ``meta`` case of the same K).
+
+``peak_bytes`` = temp + argument + output bytes of the compiled executable's ``memory_analysis()``
+(XLA's buffer assignment: an upper bound of the live buffers of one call; donated buffers are
+counted in both argument and output, ``alias_bytes`` says how many). ``process_max_rss_bytes`` is
+the process's max RSS (``getrusage``) when the record is written: monotone over the whole process,
+so only its growth means anything.
+
+``--profile`` times the pieces of one A2C update (ours and Jumanji's), counts HLO ops (and the
+convolutions XLA:CPU leaves in a non-canonical layout), and runs the proposed fix (a 2x2 convolution
+written as patches @ matrix, see RESULTS.md) against the current network, interleaved.
+
+Usage::
+
+    python benchmarks/bench.py --quick          # < 3 min on 2 cores: 6x6, B=128, small set
+    python benchmarks/bench.py                  # 6x6, 12x12 x B 128, 512; K sweep + memory at 6x6/128
+    python benchmarks/bench.py --meta-settings all   # the K sweep on every setting too (slow on CPU)
+    python benchmarks/bench.py --profile        # diagnosis: components, HLO, proposed fix
+
+The Jumanji trainer needs the benchmarking venv (``benchmarks/requirements-bench.txt``); without
+its packages the ``jumanji_*`` cases are skipped with a note line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import re
+import resource
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+from mgrl import env as snake_env
+from mgrl.config import ExperimentConfig, config_from_dict
+from mgrl.train import make_agent, make_train
+
+SCHEMES = ("last", "uniform")
+
+# The network of both sides: Jumanji's Snake defaults (configs/env/snake.yaml: 32 channels, policy
+# [64, 64], value [128, 128]) with our 2x2 VALID kernels; the same sizes as [2022] in config.yaml.
+NETWORK = {"conv_channels": [32, 32], "kernel_size": 2, "policy_hidden": [64, 64],
+           "value_hidden": [128, 128]}
+LEARNING_RATE = 3e-4  # Jumanji's snake.yaml a2c.learning_rate (Adam on both sides)
+
+
+# ------------------------------------------------------------------------------------- output --
+
+class Recorder:
+    def __init__(self, out: Path | None, base: dict):
+        self.out = out
+        self.base = base
+
+    def emit(self, record: dict) -> dict:
+        record = {**record, **self.base,
+                  "date": datetime.datetime.now().isoformat(timespec="seconds"),
+                  "loadavg_1min": round(os.getloadavg()[0], 2)}
+        line = json.dumps(record)
+        print(line, flush=True)
+        if self.out is not None:
+            with open(self.out, "a") as f:
+                f.write(line + "\n")
+        return record
+
+
+def _log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def _version(dist: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
+def max_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+def memory_fields(compiled) -> dict:
+    stats = compiled.memory_analysis()
+    if stats is None:
+        return {"peak_bytes": None}
+    temp, arg = int(stats.temp_size_in_bytes), int(stats.argument_size_in_bytes)
+    out, alias = int(stats.output_size_in_bytes), int(stats.alias_size_in_bytes)
+    return {"peak_bytes": temp + arg + out, "temp_bytes": temp, "argument_bytes": arg,
+            "output_bytes": out, "alias_bytes": alias,
+            "peak_bytes_source": "xla memory_analysis temp+argument+output"}
+
+
+NONCANONICAL_CONV = re.compile(r"convolution\([^\n]*dim_labels=(?!b01f_01io->b01f|b01f_01oi->b01f)")
+
+
+def hlo_stats(compiled) -> dict:
+    """Op counts of the optimised HLO. ``noncanonical_convs``: convolutions whose dimension order
+    is not the NHWC/HWIO one XLA:CPU hands to its fast (Eigen) kernel."""
+    text = compiled.as_text()
+    counts = {op: len(re.findall(rf"\s{op}\(", text))
+              for op in ("convolution", "dot", "while", "fusion", "gather", "scatter")}
+    counts["noncanonical_convs"] = len(NONCANONICAL_CONV.findall(text))
+    return counts
+
+
+# -------------------------------------------------------------------------------------- cases --
+
+@dataclasses.dataclass
+class Case:
+    name: str
+    fields: dict  # horizon, scheme, network, ...
+    call: Callable[[Any], Any]  # state -> state (blocks until ready)
+    state: Any
+    env_steps_per_call: int
+    compile_s: float
+    memory: dict
+    rounds: int = 3
+    times: list = dataclasses.field(default_factory=list)
+    hlo: dict | None = None
+
+
+def our_config(rows: int, cols: int, num_envs: int, rollout_length: int, time_limit: int,
+               updates: int, remat: bool = False) -> ExperimentConfig:
+    return config_from_dict({
+        "name": "bench",
+        "horizons": [1, 2, 4, 8],
+        "schemes": {s: {"kind": s} for s in SCHEMES},
+        "env": {"num_rows": rows, "num_cols": cols, "time_limit": time_limit,
+                "num_envs": num_envs, "rollout_length": rollout_length},
+        "network": NETWORK,
+        "agent": {"optimizer": "adam", "learning_rate": LEARNING_RATE},
+        "meta": {"learn": ["gamma"], "remat": remat},
+        "train": {"inner_updates_per_interval": updates},
+        "probe": {"reference_horizon": 8},
+    })
+
+
+def _timed_compile(jitted, *args):
+    t = time.perf_counter()
+    compiled = jitted.lower(*args).compile()
+    return compiled, time.perf_counter() - t
+
+
+def _fresh(tree):
+    """Own copies of every leaf: eagerly built states may share one buffer between leaves, which
+    a donating call rejects ("donate the same buffer twice")."""
+    return jax.tree.map(lambda x: jnp.array(x, copy=True), tree)
+
+
+def _first(out):
+    return jax.block_until_ready(out)[0]
+
+
+def case_env_random(cfg: ExperimentConfig, updates: int) -> Case:
+    env = snake_env.make_snake(cfg.env)
+    n = updates * cfg.env.rollout_length
+
+    def run(state):
+        carry, key = state
+        key, sub = jax.random.split(key)
+
+        def one(carry, k):
+            logits = jnp.where(carry.action_mask, 0.0, -1e9)
+            action = jax.random.categorical(k, logits).astype(jnp.int32)
+            carry, tr = snake_env.step(env, carry, action)
+            return carry, jnp.sum(tr.reward)
+
+        carry, rewards = jax.lax.scan(one, carry, jax.random.split(sub, n))
+        return (carry, key), jnp.sum(rewards)
+
+    state = _fresh((snake_env.reset(env, jax.random.PRNGKey(0), cfg.env.num_envs),
+                    jax.random.PRNGKey(1)))
+    compiled, compile_s = _timed_compile(jax.jit(run, donate_argnums=0), state)
+    return Case("env_random", {}, lambda s: _first(compiled(s)), state,
+                n * cfg.env.num_envs, compile_s, memory_fields(compiled))
+
+
+def case_env_policy(cfg: ExperimentConfig, updates: int) -> Case:
+    agent = make_agent(cfg)
+
+    def run(state):
+        params, carry, key = state
+        key, sub = jax.random.split(key)
+
+        def one(carry, k):
+            carry, rollout = agent.collect(params, carry, k)
+            return carry, jnp.sum(rollout.transitions.reward)
+
+        carry, rewards = jax.lax.scan(one, carry, jax.random.split(sub, updates))
+        return (params, carry, key), jnp.sum(rewards)
+
+    carry = snake_env.reset(agent.env, jax.random.PRNGKey(0), cfg.env.num_envs)
+    params = agent.network.init(jax.random.PRNGKey(2), carry.grid[:1], carry.action_mask[:1])
+    state = _fresh((params, carry, jax.random.PRNGKey(1)))
+    compiled, compile_s = _timed_compile(jax.jit(run, donate_argnums=0), state)
+    return Case("env_policy", {}, lambda s: _first(compiled(s)), state,
+                updates * cfg.env.rollout_length * cfg.env.num_envs, compile_s,
+                memory_fields(compiled))
+
+
+def case_ours(cfg: ExperimentConfig, horizon: int, scheme: str, network: str = "conv") -> Case:
+    """Our Trainer's compiled run_interval (cfg.train.inner_updates_per_interval updates a call)."""
+    with _network_impl(network):
+        trainer = make_train(cfg, horizon, scheme)
+        state = _fresh(trainer.init(jnp.asarray([0])))
+        compiled, compile_s = _timed_compile(trainer.run_interval, state)
+    name = "a2c" if scheme == "a2c" else "meta"
+    fields = {"horizon": horizon, "scheme": scheme, "remat": cfg.meta.remat}
+    if network != "conv":
+        fields["network_impl"] = network
+    return Case(name, fields, lambda s: _first(compiled(s)), state,
+                trainer.env_steps_per_interval, compile_s, memory_fields(compiled),
+                hlo=hlo_stats(compiled))
+
+
+def memory_only(cfg: ExperimentConfig, horizon: int, scheme: str) -> dict:
+    trainer = make_train(cfg, horizon, scheme)
+    template = jax.eval_shape(trainer.init, jnp.asarray([0]))
+    compiled, compile_s = _timed_compile(trainer.run_interval, template)
+    return {"compile_s": round(compile_s, 2), **memory_fields(compiled)}
+
+
+# ------------------------------------------------- the proposed network fix (experiment only) --
+
+def _im2col_torso(cfg, name: str):
+    """Drop-in for ``mgrl.networks._torso``: the same parameters (``w`` [k, k, C, O], ``b`` [O],
+    Haiku's Conv2D initialiser), but each VALID stride-1 convolution is written as
+    ``patches [N, H-k+1, W-k+1, k*k*C] @ w.reshape(k*k*C, O)``, so its gradients are dots, which
+    XLA:CPU runs fast inside loops, instead of kernel-gradient convolutions, which it does not."""
+    import haiku as hk
+
+    class PatchConv(hk.Module):
+        def __init__(self, channels: int, k: int, name: str):
+            super().__init__(name=name)
+            self.channels, self.k = channels, k
+
+        def __call__(self, x):
+            k, c = self.k, x.shape[-1]
+            w = hk.get_parameter("w", [k, k, c, self.channels], x.dtype,
+                                 init=hk.initializers.VarianceScaling(1.0, "fan_in",
+                                                                      "truncated_normal"))
+            b = hk.get_parameter("b", [self.channels], x.dtype, init=jnp.zeros)
+            h, wd = x.shape[-3] - k + 1, x.shape[-2] - k + 1
+            patches = jnp.concatenate(
+                [x[..., i:i + h, j:j + wd, :] for i in range(k) for j in range(k)], axis=-1)
+            return patches @ w.reshape(k * k * c, self.channels) + b
+
+    layers: list = []
+    for i, channels in enumerate(cfg.conv_channels):
+        layers += [PatchConv(channels, cfg.kernel_size, name=f"conv{i}"), jax.nn.relu]
+    layers.append(hk.Flatten())
+    return hk.Sequential(layers, name=name)
+
+
+@contextlib.contextmanager
+def _network_impl(kind: str):
+    """``conv``: the code as it is; ``im2col``: mgrl.networks._torso swapped for the proposed one
+    while the case is built and compiled (an experiment of the suggested change, not src/)."""
+    if kind == "conv":
+        yield
+        return
+    import mgrl.networks as networks
+
+    original = networks._torso
+    networks._torso = _im2col_torso
+    try:
+        yield
+    finally:
+        networks._torso = original
+
+
+# ------------------------------------------------------------------------ Jumanji's own trainer --
+
+def _install_device_put_replicated_shim() -> None:
+    """jumanji.training calls jax.device_put_replicated, which current jax removed (PEERS.md)."""
+    if not hasattr(jax, "device_put_replicated"):
+        def device_put_replicated(x, devices):
+            return jax.tree.map(lambda leaf: jax.device_put(jnp.stack([leaf] * len(devices))), x)
+
+        jax.device_put_replicated = device_put_replicated
+
+
+def jumanji_available() -> str | None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import jumanji.training.setup_train  # noqa: F401
+        return None
+    except Exception as err:  # ImportError of omegaconf, hydra, neptune, rlax, distrax, ...
+        return f"{type(err).__name__}: {err}"
+
+
+def _ours_as_jumanji_networks(net):
+    """Our actor-critic (mgrl.networks' modules) as Jumanji ``ActorCriticNetworks``."""
+    import haiku as hk
+    from jumanji.training.networks.actor_critic import ActorCriticNetworks, FeedForwardNetwork
+    from jumanji.training.networks.parametric_distribution import CategoricalParametricDistribution
+
+    from mgrl import networks
+
+    def policy_fn(observation):
+        x = observation.grid.astype(jnp.float32)
+        logits = hk.nets.MLP([*net.policy_hidden, 4], name="policy")(
+            networks._torso(net, "actor_torso")(x))
+        return jnp.where(observation.action_mask, logits, networks.MASKED_LOGIT)
+
+    def value_fn(observation):
+        x = observation.grid.astype(jnp.float32)
+        return hk.nets.MLP([*net.value_hidden, 1], name="value")(
+            networks._torso(net, "critic_torso")(x))[..., 0]
+
+    policy = hk.without_apply_rng(hk.transform(policy_fn))
+    value = hk.without_apply_rng(hk.transform(value_fn))
+    return ActorCriticNetworks(
+        policy_network=FeedForwardNetwork(init=policy.init, apply=policy.apply),
+        value_network=FeedForwardNetwork(init=value.init, apply=value.apply),
+        parametric_action_distribution=CategoricalParametricDistribution(num_actions=4),
+    )
+
+
+def jumanji_cfg(cfg: ExperimentConfig, updates: int):
+    """Jumanji's own configs/config.yaml + env/snake.yaml, agent a2c, sizes set to ours."""
+    import jumanji.training
+    from omegaconf import OmegaConf
+
+    root = Path(jumanji.training.__file__).parent / "configs"
+    jcfg = OmegaConf.load(root / "config.yaml")
+    jcfg.pop("defaults")
+    jcfg.env = OmegaConf.load(root / "env" / "snake.yaml")
+    jcfg.agent = "a2c"
+    jcfg.env.training.n_steps = cfg.env.rollout_length
+    jcfg.env.training.total_batch_size = cfg.env.num_envs
+    jcfg.env.training.num_learner_steps_per_epoch = updates
+    jcfg.env.network.num_channels = cfg.network.conv_channels[0]
+    jcfg.env.network.policy_layers = list(cfg.network.policy_hidden)
+    jcfg.env.network.value_layers = list(cfg.network.value_hidden)
+    return jcfg
+
+
+def jumanji_agent_state(cfg: ExperimentConfig, updates: int, network: str):
+    """(agent, training state, config) of Jumanji's A2C on our board; ``network`` is ``stock``
+    (its Snake network) or ``conv``/``im2col`` (ours, current or proposed implementation)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from jumanji.environments import Snake
+        from jumanji.training.agents.a2c import A2CAgent
+        from jumanji.training.setup_train import setup_agent, setup_training_state
+        from jumanji.wrappers import VmapAutoResetWrapper
+    _install_device_put_replicated_shim()
+    jcfg = jumanji_cfg(cfg, updates)
+    # setup_env() builds the registered 12x12 Snake-v1; this is the same wrapper on our board.
+    env = VmapAutoResetWrapper(Snake(num_rows=cfg.env.num_rows, num_cols=cfg.env.num_cols,
+                                     time_limit=cfg.env.time_limit))
+    agent = setup_agent(jcfg, env)  # the stock A2CAgent with Jumanji's Snake network
+    if network != "stock":
+        a2c = jcfg.env.a2c
+        agent = A2CAgent(
+            env=env, n_steps=jcfg.env.training.n_steps,
+            total_batch_size=jcfg.env.training.total_batch_size,
+            # "conv": our architecture written with hk.Conv2D (how one writes it for Jumanji);
+            # "im2col": the same patch+matmul convolution our network uses (network.conv_impl).
+            actor_critic_networks=_ours_as_jumanji_networks(dataclasses.replace(
+                cfg.network, conv_impl="xla" if network == "conv" else "matmul")),
+            optimizer=agent.optimizer, normalize_advantage=a2c.normalize_advantage,
+            discount_factor=a2c.discount_factor, bootstrapping_factor=a2c.bootstrapping_factor,
+            l_pg=a2c.l_pg, l_td=a2c.l_td, l_en=a2c.l_en)
+    return agent, setup_training_state(env, agent, jax.random.PRNGKey(0)), jcfg
+
+
+def case_jumanji(cfg: ExperimentConfig, updates: int, network: str) -> Case:
+    """Jumanji's A2C trainer exactly as jumanji/training/train.py runs it (its epoch_fn)."""
+    with _network_impl("im2col" if network == "im2col" else "conv"):
+        agent, state, jcfg = jumanji_agent_state(cfg, updates, network)
+
+        def epoch_fn(training_state):  # verbatim from jumanji/training/train.py
+            training_state, metrics = jax.lax.scan(
+                lambda training_state, _: agent.run_epoch(training_state),
+                training_state, None, jcfg.env.training.num_learner_steps_per_epoch)
+            metrics = jax.tree_util.tree_map(jnp.mean, metrics)
+            return training_state, metrics
+
+        compiled, compile_s = _timed_compile(jax.pmap(epoch_fn, axis_name="devices"), state)
+    name = {"stock": "jumanji_a2c_stock", "im2col": "jumanji_a2c_same_impl"}.get(network, "jumanji_a2c")
+    fields = {"horizon": 1, "scheme": "a2c",
+              "network": "jumanji_snake_cnn" if network == "stock" else "ours"}
+    if network == "im2col":
+        fields["network_impl"] = "im2col"
+    return Case(name, fields, lambda s: _first(compiled(s)), state,
+                updates * cfg.env.rollout_length * cfg.env.num_envs, compile_s,
+                memory_fields(compiled), hlo=hlo_stats(compiled))
+
+
+# --------------------------------------------------------------------------------- the runner --
+
+def run_interleaved(cases: list[Case]) -> None:
+    for c in cases:  # one untimed call each: first-call allocations, page faults
+        t = time.perf_counter()
+        c.state = c.call(c.state)
+        _log(f"warm-up {c.name} {c.fields}: {time.perf_counter() - t:.2f}s "
+             f"(compile {c.compile_s:.1f}s)")
+    for r in range(max(c.rounds for c in cases)):
+        shift = r % len(cases)
+        for c in cases[shift:] + cases[:shift]:
+            if len(c.times) < c.rounds:
+                t = time.perf_counter()
+                c.state = c.call(c.state)
+                c.times.append(time.perf_counter() - t)
+
+
+def _paired(num: Case, den: Case) -> list[float]:
+    """Per-round (env-steps/s of num) / (env-steps/s of den), over the rounds both ran."""
+    return [(num.env_steps_per_call / tn) / (den.env_steps_per_call / td)
+            for tn, td in zip(num.times, den.times)]
+
+
+def paired_ratio(num: Case, den: Case) -> float:
+    return statistics.median(_paired(num, den))
+
+
+def paired_time_ratio(num: Case, den: Case) -> float:
+    """Median over rounds of (seconds per env step of num) / (seconds per env step of den)."""
+    return statistics.median(1.0 / r for r in _paired(num, den))
+
+
+def case_record(c: Case, setting: dict) -> dict:
+    med = statistics.median(c.times)
+    rec = {"name": c.name, **setting, "horizon": None, "scheme": None, **c.fields,
+           "env_steps_per_s": round(c.env_steps_per_call / med, 1),
+           "compile_s": round(c.compile_s, 2), **c.memory,
+           "seconds_per_call": round(med, 4), "seconds_per_call_min": round(min(c.times), 4),
+           "seconds_per_call_max": round(max(c.times), 4), "rounds": len(c.times),
+           "env_steps_per_call": c.env_steps_per_call,
+           "process_max_rss_bytes": max_rss_bytes()}
+    if c.hlo is not None:
+        rec["hlo_ops"] = c.hlo
+    return rec
+
+
+def _ratio(rec: Recorder, setting: dict, what: str, value: float, **extra) -> float:
+    value = round(value, 3)
+    rec.emit({"name": "ratio", **setting, "what": what, "value": value, **extra})
+    return value
+
+
+def bench_setting(rec: Recorder, rows: int, cols: int, num_envs: int, args, jumanji_note,
+                  base_cases: bool, meta_cases: bool) -> dict:
+    """The timed cases of one (board, batch), interleaved; returns the summary ratios."""
+    T = args.rollout_length
+    setting = {"board": f"{rows}x{cols}", "num_envs": num_envs, "rollout_length": T,
+               "time_limit": args.time_limit}
+    upc = args.updates_per_call
+    cfg = our_config(rows, cols, num_envs, T, args.time_limit, upc)
+    cases: list[Case] = []
+    a2c = jum = jum_same = stock = envp = None
+    if base_cases:
+        cases.append(case_env_random(cfg, upc))
+        envp = case_env_policy(cfg, upc)
+        cases.append(envp)
+        a2c = case_ours(cfg, 1, "a2c")
+        cases.append(a2c)
+        if jumanji_note is None:
+            jum = case_jumanji(cfg, upc, "conv")
+            cases.append(jum)
+            jum_same = case_jumanji(cfg, upc, "im2col")
+            cases.append(jum_same)
+            if args.stock:
+                stock = case_jumanji(cfg, upc, "stock")
+                cases.append(stock)
+        for c in cases:
+            c.rounds = args.rounds
+    meta: dict[tuple[int, str], Case] = {}
+    if meta_cases:
+        for K in args.horizons:  # one meta-step (K inner updates) per call
+            cfg_k = our_config(rows, cols, num_envs, T, args.time_limit, K)
+            for scheme in (SCHEMES if K > 1 else ("last",)):
+                c = case_ours(cfg_k, K, scheme)
+                c.rounds = args.meta_rounds
+                meta[(K, scheme)] = c
+                _log(f"compiled meta K={K} {scheme}: {c.compile_s:.1f}s")
+        cases += list(meta.values())
+    run_interleaved(cases)
+    for c in cases:
+        rec.emit(case_record(c, setting))
+
+    summary = dict(setting)
+    if jum is not None:
+        summary["a2c_over_jumanji"] = _ratio(
+            rec, setting, "a2c_over_jumanji", paired_ratio(a2c, jum), target=">= 1.5",
+            meaning="our a2c env-steps/s / Jumanji A2C trainer env-steps/s, same network")
+    if jum_same is not None:
+        summary["a2c_over_jumanji_same_impl"] = _ratio(
+            rec, setting, "a2c_over_jumanji_same_impl", paired_ratio(a2c, jum_same),
+            meaning="our a2c / Jumanji's trainer with our network AND our patch+matmul convolution")
+    if stock is not None:
+        summary["a2c_over_jumanji_stock"] = _ratio(
+            rec, setting, "a2c_over_jumanji_stock", paired_ratio(a2c, stock),
+            meaning="our a2c (our network) / Jumanji's trainer with its own Snake network")
+    if a2c is not None:
+        summary["a2c_over_env_policy"] = round(paired_ratio(a2c, envp), 4)
+    for K in args.horizons:
+        if K > 1 and meta:
+            summary[f"uniform_over_last_K{K}"] = _ratio(
+                rec, setting, "uniform_over_last",
+                paired_time_ratio(meta[(K, "uniform")], meta[(K, "last")]), horizon=K,
+                target="<= 1.05", meaning="time per env step, uniform / last, same K")
+    if (1, "last") in meta:
+        for K in args.horizons:
+            if K > 1:
+                summary[f"time_per_update_K{K}_over_K1"] = _ratio(
+                    rec, setting, "time_per_inner_update_over_K1",
+                    paired_time_ratio(meta[(K, "last")], meta[(1, "last")]), horizon=K,
+                    scheme="last",
+                    meaning="seconds per inner update at K / at K=1 (1.0 = exactly linear in K)")
+        ks = [K for K in args.horizons if K >= 2]
+        for a, b in zip(ks, ks[1:]):
+            summary[f"call_time_K{b}_over_K{a}"] = _ratio(
+                rec, setting, f"call_time_K{b}_over_K{a}",
+                paired_time_ratio(meta[(b, "last")], meta[(a, "last")]) * b / a, scheme="last",
+                meaning=f"time of one K={b} meta-step / one K={a} meta-step (linear in K = {b / a:g})")
+        if a2c is not None:
+            summary["meta_K1_over_a2c_time"] = round(paired_time_ratio(meta[(1, "last")], a2c), 3)
+    if meta and args.memory_horizons:
+        bench_memory(rec, setting, cfg, args, meta)
+    return summary
+
+
+def bench_memory(rec: Recorder, setting: dict, cfg: ExperimentConfig, args, meta) -> None:
+    """(e) peak memory of one meta-step vs K: remat off (the timed case) and on (compile only)."""
+    peaks = {}
+    for K in args.memory_horizons:
+        if (K, "last") in meta:
+            peaks[(K, False)] = meta[(K, "last")].memory["peak_bytes"]
+        cfg_k = our_config(cfg.env.num_rows, cfg.env.num_cols, cfg.env.num_envs,
+                           cfg.env.rollout_length, cfg.env.time_limit, K, remat=True)
+        m = memory_only(cfg_k, K, "last")
+        peaks[(K, True)] = m["peak_bytes"]
+        rec.emit({"name": "memory", **setting, "horizon": K, "scheme": "last", "remat": True,
+                  "env_steps_per_s": None, **m,
+                  "note": "compile only; one meta-step per call (inner_updates_per_interval = K)"})
+    ks = list(args.memory_horizons)
+    for remat in (False, True):
+        if all((k, remat) in peaks for k in ks) and len(ks) > 1:
+            k0, k1 = ks[0], ks[-1]
+            _ratio(rec, setting, f"peak_bytes_K{k1}_over_K{k0}",
+                   peaks[(k1, remat)] / peaks[(k0, remat)], remat=remat,
+                   meaning=f"peak bytes of one meta-step, K={k1} / K={k0} (linear = {k1 / k0:g})")
+            _ratio(rec, setting, f"temp_bytes_per_K_slope_over_K{k0}",
+                   (peaks[(k1, remat)] - peaks[(k0, remat)]) / (k1 - k0) / peaks[(k0, remat)],
+                   remat=remat, meaning="extra peak bytes per extra K, relative to the K0 peak")
+
+
+# -------------------------------------------------------------------------------- profiling --
+
+def _best(compiled, args_, repeats: int) -> float:
+    jax.block_until_ready(compiled(*args_))
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        jax.block_until_ready(compiled(*args_))
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def profile(rec: Recorder, rows: int, cols: int, num_envs: int, args, jumanji_note) -> None:
+    """Where the time of one A2C update goes (ours vs Jumanji's trainer, same network), why,
+    and what the proposed network change does (interleaved, same process)."""
+    from mgrl.losses import critic_values
+
+    T = args.rollout_length
+    setting = {"board": f"{rows}x{cols}", "num_envs": num_envs, "rollout_length": T,
+               "time_limit": args.time_limit}
+    cfg = our_config(rows, cols, num_envs, T, args.time_limit, 1)
+    a2c_cfg = dataclasses.replace(cfg, meta=dataclasses.replace(cfg.meta, learn=()))
+    agent = make_agent(a2c_cfg)
+    state = jax.jit(agent.init)(jax.random.PRNGKey(0))
+    gamma = jax.nn.sigmoid(state.eta["gamma"])
+    lam = jax.nn.sigmoid(state.eta["lambda"])
+    w1 = jnp.ones((1,), jnp.float32)
+
+    def inner(s):
+        return agent.inner_update(s.params, s.inner_opt_state, s.rollout, gamma, lam)[:2]
+
+    comps = {
+        "ours/collect: T policy steps + env": lambda s: agent.collect(s.params, s.env, s.key),
+        "ours/critic_values: GAE targets, fwd": lambda s: critic_values(
+            agent.network.apply, s.params, s.rollout),
+        "ours/inner_update: fwd+bwd+adam": inner,
+        "ours/outer_advantages+outer_loss: 2 fwd (a2c: metrics only)": lambda s: agent.outer_loss(
+            s.params, s.rollout),
+        "ours/meta_step a2c: one whole update": lambda s: agent.meta_step(s, w1),
+        "ours/inner_update inside lax.scan(length=1)": lambda s: jax.lax.scan(
+            lambda c, _: (inner(s._replace(params=c[0], inner_opt_state=c[1])), None),
+            (s.params, s.inner_opt_state), None, length=1)[0],
+    }
+    for label, fn in comps.items():
+        compiled = jax.jit(fn).lower(state).compile()
+        seconds = _best(compiled, (state,), args.profile_repeats)
+        rec.emit({"name": "profile", **setting, "component": label, "seconds": round(seconds, 5),
+                  "hlo_ops": hlo_stats(compiled), **memory_fields(compiled)})
+    if jumanji_note is None:
+        jagent, jstate, _ = jumanji_agent_state(cfg, 1, "conv")
+        jcomps = {
+            "jumanji/rollout: T policy steps + env": lambda ts: jagent.rollout(
+                ts.params_state.params.actor, ts.acting_state),
+            "jumanji/run_epoch: one whole update": jagent.run_epoch,
+        }
+        for label, fn in jcomps.items():
+            compiled = jax.pmap(fn, axis_name="devices").lower(jstate).compile()
+            seconds = _best(compiled, (jstate,), args.profile_repeats)
+            rec.emit({"name": "profile", **setting, "component": label,
+                      "seconds": round(seconds, 5), "hlo_ops": hlo_stats(compiled),
+                      **memory_fields(compiled)})
+
+    # Same network values through both implementations (the fix must be a drop-in).
+    with _network_impl("im2col"):
+        im_agent = make_agent(cfg)
+    tr = state.rollout.transitions
+    ref = agent.network.apply(state.params, tr.grid, tr.action_mask)
+    new = im_agent.network.apply(state.params, tr.grid, tr.action_mask)
+    diff = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(ref, new))
+    rec.emit({"name": "profile", **setting, "component": "im2col network == conv network",
+              "max_abs_diff_logits_values": diff,
+              "same_param_tree": jax.tree.structure(state.params) == jax.tree.structure(
+                  im_agent.network.init(jax.random.PRNGKey(0), tr.grid[0, :1], tr.action_mask[0, :1]))})
+
+    # The proposed fix, end to end, interleaved with the current code.
+    upc = args.updates_per_call
+    cfg_u = our_config(rows, cols, num_envs, T, args.time_limit, upc)
+    cases = [case_ours(cfg_u, 1, "a2c", "conv"), case_ours(cfg_u, 1, "a2c", "im2col")]
+    if jumanji_note is None:
+        cases += [case_jumanji(cfg_u, upc, "conv"), case_jumanji(cfg_u, upc, "im2col")]
+    for K in args.profile_horizons:
+        cfg_k = our_config(rows, cols, num_envs, T, args.time_limit, K)
+        for impl in ("conv", "im2col"):
+            cases.append(case_ours(cfg_k, K, "last", impl))
+    for c in cases:
+        c.rounds = args.rounds
+    run_interleaved(cases)
+    for c in cases:
+        rec.emit({**case_record(c, setting), "name": f"fix/{c.name}",
+                  "network_impl": c.fields.get("network_impl", "conv")})
+    by = {(c.name, c.fields.get("horizon"), c.fields.get("network_impl", "conv")): c for c in cases}
+    _ratio(rec, setting, "fix/a2c_im2col_over_a2c_conv",
+           paired_ratio(by[("a2c", 1, "im2col")], by[("a2c", 1, "conv")]),
+           meaning="env-steps/s of our a2c with the proposed network implementation / current")
+    if jumanji_note is None:
+        for ours_impl in ("conv", "im2col"):
+            for their_impl in ("conv", "im2col"):
+                _ratio(rec, setting, f"fix/a2c_{ours_impl}_over_jumanji_{their_impl}",
+                       paired_ratio(by[("a2c", 1, ours_impl)], by[("jumanji_a2c", 1, their_impl)]),
+                       meaning="our a2c / Jumanji trainer, network implementations as named")
+    for K in args.profile_horizons:
+        _ratio(rec, setting, "fix/meta_im2col_over_meta_conv",
+               paired_ratio(by[("meta", K, "im2col")], by[("meta", K, "conv")]), horizon=K,
+               scheme="last", meaning="env-steps/s, proposed network implementation / current")
+    ks = list(args.profile_horizons)
+    if len(ks) > 1:
+        for impl in ("conv", "im2col"):
+            _ratio(rec, setting, f"fix/time_per_update_K{ks[-1]}_over_K{ks[0]}_{impl}",
+                   paired_time_ratio(by[("meta", ks[-1], impl)], by[("meta", ks[0], impl)]),
+                   scheme="last", meaning="seconds per inner update, K ratio (1.0 = linear in K)")
+
+
+# ------------------------------------------------------------------------------------- main --
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true",
+                   help="6x6, B=128: env, a2c, Jumanji, K=4 last/uniform; < 3 min on 2 cores")
+    p.add_argument("--profile", action="store_true",
+                   help="diagnosis only: components, HLO counts, the proposed fix (6x6, B=128)")
+    p.add_argument("--out", default="benchmarks/results.jsonl",
+                   help="JSONL file to append to ('' = print only)")
+    p.add_argument("--boards", default=None, help="comma list (default 6x6,12x12; quick 6x6)")
+    p.add_argument("--batches", default=None, help="comma list of num_envs (default 128,512)")
+    p.add_argument("--meta-settings", default="6x6:128",
+                   help="BOARD:B list (or 'all') where the K sweep and memory run")
+    p.add_argument("--horizons", default=None, help="K sweep (default 1,2,4,8; quick 4)")
+    p.add_argument("--memory-horizons", default=None, help="K for remat memory (default = horizons)")
+    p.add_argument("--profile-horizons", default="1,4", help="K of the fix experiment (profile)")
+    p.add_argument("--rollout-length", type=int, default=8,
+                   help="T, also Jumanji's n_steps (config.yaml: 8)")
+    p.add_argument("--time-limit", type=int, default=500)
+    p.add_argument("--updates-per-call", type=int, default=None,
+                   help="inner updates per timed call of env/a2c/Jumanji (default 1; quick 2)")
+    p.add_argument("--rounds", type=int, default=3, help="timed rounds of env/a2c/Jumanji cases")
+    p.add_argument("--meta-rounds", type=int, default=None, help="timed rounds of meta cases (2)")
+    p.add_argument("--profile-repeats", type=int, default=3)
+    p.add_argument("--no-stock", dest="stock", action="store_false",
+                   help="skip Jumanji's trainer with its own Snake network")
+    args = p.parse_args(argv)
+
+    def ints(s):
+        return tuple(int(x) for x in s.split(",") if x)
+
+    if args.quick:
+        boards = (args.boards or "6x6").split(",")
+        batches = list(ints(args.batches or "128"))
+        args.horizons = ints(args.horizons or "4")
+        args.memory_horizons = ints(args.memory_horizons or "")
+        args.updates_per_call = args.updates_per_call or 2
+        args.meta_rounds = args.meta_rounds or 2
+        args.stock = False
+        meta_settings = {(b, n) for b in boards for n in batches}
+    else:
+        boards = (args.boards or ("6x6" if args.profile else "6x6,12x12")).split(",")
+        batches = list(ints(args.batches or ("128" if args.profile else "128,512")))
+        args.horizons = ints(args.horizons or "1,2,4,8")
+        args.memory_horizons = ints(args.memory_horizons or ",".join(map(str, args.horizons)))
+        args.updates_per_call = args.updates_per_call or 1
+        args.meta_rounds = args.meta_rounds or 2
+        if args.meta_settings == "all":
+            meta_settings = {(b, n) for b in boards for n in batches}
+        else:
+            meta_settings = {(s.split(":")[0], int(s.split(":")[1]))
+                             for s in args.meta_settings.split(",") if s}
+    args.profile_horizons = ints(args.profile_horizons)
+
+    import jumanji
+    base = {"device": jax.devices()[0].device_kind, "backend": jax.default_backend(),
+            "cpu_count": os.cpu_count(), "jax_version": jax.__version__,
+            "jaxlib_version": _version("jaxlib"), "jumanji_version": jumanji.__version__,
+            "haiku_version": _version("dm-haiku"), "python": platform.python_version(),
+            "mode": "quick" if args.quick else ("profile" if args.profile else "full"),
+            "network_sizes": "conv 32,32 k2 VALID; policy 64,64; value 128,128"}
+    rec = Recorder(Path(args.out) if args.out else None, base)
+    jumanji_note = jumanji_available()
+    if jumanji_note is not None:
+        rec.emit({"name": "note",
+                  "note": f"Jumanji trainer unavailable, its cases skipped: {jumanji_note}"})
+    t_start = time.perf_counter()
+
+    if args.profile:
+        for board in boards:
+            r, c = ints(board.replace("x", ","))
+            for b in batches:
+                profile(rec, r, c, b, args, jumanji_note)
+        _log(f"profile done in {time.perf_counter() - t_start:.0f}s")
+        return 0
+
+    summaries = []
+    for board in boards:
+        r, c = ints(board.replace("x", ","))
+        for b in batches:
+            summaries.append(bench_setting(rec, r, c, b, args, jumanji_note, base_cases=True,
+                                           meta_cases=(board, b) in meta_settings))
+            _log(f"{board} B={b} done at {time.perf_counter() - t_start:.0f}s")
+
+    # The LAST line: the headline ratios (the first setting that has them).
+    def first_with(key):
+        return next((s[key] for s in summaries if s.get(key) is not None), None)
+
+    k_ratio = 4 if 4 in args.horizons else max(args.horizons)
+    rec.emit({"name": "summary",
+              "a2c_over_jumanji": first_with("a2c_over_jumanji"),
+              "a2c_over_jumanji_same_impl": first_with("a2c_over_jumanji_same_impl"),
+              "uniform_over_last": first_with(f"uniform_over_last_K{k_ratio}"),
+              "uniform_over_last_horizon": k_ratio,
+              "targets": {"a2c_over_jumanji": ">= 1.5", "uniform_over_last": "<= 1.05"},
+              "settings": summaries,
+              "total_wall_s": round(time.perf_counter() - t_start, 1)})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
