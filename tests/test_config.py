@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from conftest import tiny_config
-from mgrl.config import ConfigError, config_from_dict, load_config, scheme_weights, SchemeConfig
+from mgrl.config import ConfigError, SchemeConfig, load_config, scheme_weights
 
 
 @pytest.mark.parametrize(

@@ -112,17 +112,22 @@ def test_dry_run_lists_exactly_the_expected_jobs_for_the_shipped_config(tmp_path
     assert counts == expected_jobs(workdir / "config.yaml")
 
 
-def test_end_to_end_outputs_and_schemas(tiny_run):
-    results = tiny_run / "results"
+def assert_final_outputs(results: Path) -> None:
+    """Every figure (PNG and PDF), every table, and a claims table with C1-C4 and verdicts."""
     for name in FIGURES:
         for ext in ("png", "pdf"):
             path = results / "figures" / f"{name}.{ext}"
             assert path.is_file() and path.stat().st_size > 1000, path
     for table in ("claims.md", "claims.csv", "learning.csv", "estimators.csv", "variance_reduction.csv"):
-        assert (results / "tables" / table).stat().st_size > 0
+        assert (results / "tables" / table).stat().st_size > 0, table
     claims = pd.read_csv(results / "tables" / "claims.csv")
     assert set(claims["claim"]) == {"C1", "C2", "C3", "C4"}
     assert set(claims["holds"]) <= {"holds", "does not hold"}
+
+
+def test_end_to_end_outputs_and_schemas(tiny_run):
+    results = tiny_run / "results"
+    assert_final_outputs(results)
     runs = sorted((results / "runs" / "tiny").glob("K*/*/seed*/metrics.parquet"))
     assert len(runs) == 2 * 4  # seeds x (a2c, K1, K2 last, K2 uniform)
     for path in runs:

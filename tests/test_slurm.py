@@ -23,9 +23,8 @@ import pytest
 import yaml
 
 from mgrl.config import config_from_dict
-from mgrl.figures import FIGURES
 from mgrl.metrics import COLUMNS
-from test_pipeline import ROOT, SNAKEMAKE, TINY, copy_workflow
+from test_pipeline import ROOT, SNAKEMAKE, TINY, assert_final_outputs, copy_workflow
 
 pytestmark = pytest.mark.slurm
 
@@ -151,13 +150,7 @@ def test_tiny_pipeline_on_slurm_resumes_after_requeue_and_scancel(cluster, tmp_p
     assert resumed and "from checkpoint at interval" in resumed[0], train_log(workdir, cancelled)
 
     results = workdir / "results"
-    for name in FIGURES:
-        for ext in ("png", "pdf"):
-            path = results / "figures" / f"{name}.{ext}"
-            assert path.is_file() and path.stat().st_size > 1000, path
-    for table in ("claims.md", "claims.csv", "learning.csv", "estimators.csv", "variance_reduction.csv"):
-        assert (results / "tables" / table).stat().st_size > 0, table
-    assert set(pd.read_csv(results / "tables" / "claims.csv")["claim"]) == {"C1", "C2", "C3", "C4"}
+    assert_final_outputs(results)
     cfg = config_from_dict(CONFIG)
     runs = sorted((results / "runs" / "tiny").glob("K*/*/seed*/metrics.parquet"))
     assert len(runs) == 2 * 4  # seeds x (a2c, K1, K2 last, K2 uniform)

@@ -157,14 +157,12 @@ def main(argv: list[str] | None = None) -> int:
         _enable_compilation_cache()
     try:
         if args.command == "columns":
-            from mgrl.metrics import COLUMNS
+            from mgrl import metrics, probe
 
-            if args.kind != "training":
-                from mgrl import probe
-
-                COLUMNS = probe.SUMMARY_COLUMNS if args.kind == "probe-summary" else probe.SAMPLE_COLUMNS
+            columns = {"training": metrics.COLUMNS, "probe-summary": probe.SUMMARY_COLUMNS,
+                       "probe-samples": probe.SAMPLE_COLUMNS}[args.kind]
             print("| column | meaning |\n| --- | --- |")
-            for name, text in COLUMNS.items():
+            for name, text in columns.items():
                 print(f"| `{name}` | {text} |")
             return 0
         if args.command in ("aggregate", "claims", "figure"):
