@@ -29,7 +29,7 @@ from mgrl.metrics import TIMING_COLUMNS
 from mgrl.train import checkpoint_dir, make_train
 from test_pipeline import ROOT, copy_workflow
 
-# One K=2 uniform run of 8 intervals, a checkpoint after each; 1000 inner updates make an interval
+# One K=2 uniform run of 24 intervals, a checkpoint after each; 1000 inner updates make an interval
 # last a few tenths of a second on one CPU core, so a kill after checkpoint 2 lands mid-run.
 KILL = {
     "name": "kill",
@@ -38,7 +38,7 @@ KILL = {
     "schemes": {"uniform": {"kind": "uniform"}},
     "env": {"num_rows": 5, "num_cols": 5, "time_limit": 8, "num_envs": 4, "rollout_length": 3},
     "network": {"conv_channels": [4], "policy_hidden": [8], "value_hidden": [8]},
-    "train": {"num_intervals": 8, "inner_updates_per_interval": 1000, "checkpoint_every": 1},
+    "train": {"num_intervals": 24, "inner_updates_per_interval": 1000, "checkpoint_every": 1},
     "probe": {"num_samples": 4, "reference_horizon": 2, "reference_samples": 4, "checkpoints": [1],
               "bootstrap": 50},
 }
@@ -152,7 +152,8 @@ def test_sigkilled_training_resumes_and_ends_identical_to_an_uninterrupted_run(
     rerun = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert f"resuming K2-uniform from checkpoint at interval {last} " in rerun.stderr, rerun.stderr
-    assert f"interval {last + 1}/8 " in rerun.stderr and "interval 1/8 " not in rerun.stderr
+    total = KILL["train"]["num_intervals"]
+    assert f"interval {last + 1}/{total} " in rerun.stderr and f"interval 1/{total} " not in rerun.stderr
 
     reference = uninterrupted.result()
     pd.testing.assert_frame_equal(metric_values(pd.read_parquet(out / "metrics.parquet")),
@@ -169,7 +170,8 @@ def test_sigkilled_snakemake_run_leaves_nothing_downstream_accepts_and_resumes(
     workdir = copy_workflow(tmp_path / "workflow")
     (workdir / "kill.yaml").write_text(config_file.read_text())
     target = f"results/runs/kill/K{HORIZON}/{SCHEME}/seed{SEED}/metrics.parquet"
-    smk = [sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", "kill.yaml"]
+    # --configfile takes several files: it must not be last, or it swallows the target.
+    smk = [sys.executable, "-m", "snakemake", "--configfile", "kill.yaml", "--cores", "1"]
     proc = subprocess.Popen([*smk, target], cwd=workdir, env=ENV, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     run_dir = workdir / Path(target).parent

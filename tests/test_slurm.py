@@ -33,7 +33,7 @@ PROFILE = ROOT / "profiles" / "slurm-test"
 RUN_TIMEOUT = 900  # seconds per Snakemake run; `timeout -k` because SIGTERM makes it wait for jobs
 # TINY with more intervals of the same compiled program (so the JAX cache of test_pipeline serves it):
 # a training job now runs for a few seconds, long enough to be interrupted between two checkpoints.
-CONFIG = {**TINY, "train": {**TINY["train"], "num_intervals": 120}}
+CONFIG = {**TINY, "train": {**TINY["train"], "num_intervals": 600}}
 INTERRUPT_AFTER = 5  # interrupt a job once this interval's checkpoint exists
 
 
