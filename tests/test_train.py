@@ -113,6 +113,17 @@ def test_changed_config_starts_afresh_and_keeps_the_old_checkpoints(tiny, tmp_pa
                          template, wrong)
 
 
+def test_half_written_checkpoints_of_killed_jobs_are_removed_on_resume(tiny, tmp_path):
+    run_training(tiny, 1, "last", [0], tmp_path, progress=False, stop_after=1)
+    cdir = checkpoint_dir(tmp_path, tiny.for_run(1, "last", (0,)).hash())
+    stale = cdir / ".interval_000002.tmp-99999"
+    stale.mkdir()
+    (stale / "state.npz").write_bytes(b"partial")
+    frame = run_training(tiny, 1, "last", [0], tmp_path, progress=False)
+    assert not stale.exists()
+    assert frame["interval"].tolist() == list(range(1, tiny.train.num_intervals + 1))
+
+
 def test_corrupted_checkpoint_is_reported_by_path(tiny, tmp_path):
     run_training(tiny, 1, "last", [0], tmp_path / "r", progress=False, stop_after=1)
     state_file = (checkpoint_dir(tmp_path / "r", tiny.for_run(1, "last", (0,)).hash())

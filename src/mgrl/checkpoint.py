@@ -67,6 +67,14 @@ def save(
     return final
 
 
+def remove_stale_temporaries(directory: Path) -> list[Path]:
+    """Delete half-written checkpoint folders left by killed jobs (``.interval_*.tmp-<pid>``)."""
+    stale = sorted(Path(directory).glob(".interval_*.tmp-*"))
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return stale
+
+
 def list_checkpoints(directory: Path) -> list[Path]:
     return sorted(p for p in Path(directory).glob("interval_*") if p.is_dir())
 

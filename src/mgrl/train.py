@@ -144,6 +144,8 @@ def run_training(
     # never resumes from (or overwrites) another config's states.
     ckpt_dir = checkpoint_dir(out_dir, identity["config_hash"])
 
+    for stale in ckpt.remove_stale_temporaries(ckpt_dir):  # a job killed while writing one
+        log.info("removed the half-written checkpoint %s", stale)
     t0 = time.perf_counter()
     template = jax.eval_shape(trainer.init, jnp.asarray(seeds))
     resumed = ckpt.load_latest(ckpt_dir, template, identity)
