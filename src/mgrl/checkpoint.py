@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -102,9 +101,7 @@ def load(path: Path, template: Any, identity: dict | None = None) -> tuple[int, 
         with np.load(path / "state.npz", allow_pickle=False) as data:
             leaves = [data[f"arr_{i}"] for i in range(len(data.files))]
         rows = pd.read_parquet(path / "metrics.parquet")
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as err:
-        raise CheckpointError(f"checkpoint {path} is corrupted: {err}") from err
-    except Exception as err:  # pyarrow raises its own error types for damaged files
+    except Exception as err:  # numpy, zipfile and pyarrow each raise their own types for damage
         raise CheckpointError(f"checkpoint {path} is corrupted: {err}") from err
     if len(leaves) != len(leaves_t):
         raise CheckpointError(
