@@ -31,10 +31,11 @@ pytestmark = pytest.mark.slurm
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
 PROFILE = ROOT / "profiles" / "slurm-test"
 RUN_TIMEOUT = 900  # seconds per Snakemake run; `timeout -k` because SIGTERM makes it wait for jobs
-# TINY with more intervals of the same compiled program (so the JAX cache of test_pipeline serves it):
-# a training job now runs for a few seconds, long enough to be interrupted between two checkpoints.
-CONFIG = {**TINY, "train": {**TINY["train"], "num_intervals": 600}}
-INTERRUPT_AFTER = 5  # interrupt a job once this interval's checkpoint exists
+# TINY with more intervals of the same compiled program (so the JAX cache of test_pipeline serves it)
+# and a pause after each checkpoint: a training job runs for >= 30 x 0.3 s whatever the machine's
+# speed, so the test can interrupt it between two checkpoints.
+CONFIG = {**TINY, "train": {**TINY["train"], "num_intervals": 30, "pause_after_checkpoint_s": 0.3}}
+INTERRUPT_AFTER = 3  # interrupt a job once it has checkpointed this interval (or a later one)
 
 
 def sh(*cmd: str) -> str | None:
@@ -80,7 +81,14 @@ def training_jobs() -> dict[str, tuple[str, Path]]:
     return jobs
 
 
-def interrupt_two_training_jobs(workdir: Path, run: subprocess.Popen):
+def latest_checkpoint(run_dir: Path) -> int:
+    """The newest checkpointed interval under ``run_dir`` (0 if none). Older ones are pruned, so
+    test for "at least interval n", never for one interval's folder."""
+    return max((int(p.name.split("_")[1]) for p in run_dir.glob("checkpoints/*/interval_*")
+                if p.is_dir()), default=0)
+
+
+def interrupt_two_training_jobs(workdir: Path, run: subprocess.Popen, log: Path):
     """Requeue the first running training job that has checkpointed and not finished, cancel the
     second; let the requeued job start again at once (SLURM holds requeued jobs for ~2 minutes).
     Returns (SLURM id, run folder) of the requeued and of the cancelled job."""
@@ -90,14 +98,15 @@ def interrupt_two_training_jobs(workdir: Path, run: subprocess.Popen):
     while not (cancelled and released):
         if run.poll() is not None or time.monotonic() > deadline:
             pytest.fail(f"could not interrupt two training jobs mid-run (requeued {requeued}, "
-                        f"cancelled {cancelled}); raise CONFIG's num_intervals")
+                        f"cancelled {cancelled}; Snakemake exit {run.poll()}); raise CONFIG's "
+                        f"num_intervals or pause. Snakemake's log ends:\n{log.read_text()[-5000:]}")
         for job_id, (state, run_dir) in training_jobs().items():
             if requeued and job_id == requeued[0]:
                 if state == "PENDING" and not released:
                     released = sh("scontrol", "update", f"JobId={job_id}", "StartTime=now") is not None
                 continue
-            checkpointed = (workdir / run_dir).glob(f"checkpoints/*/interval_{INTERRUPT_AFTER:06d}")
-            mid_run = (state == "RUNNING" and any(checkpointed)
+            mid_run = (state == "RUNNING"
+                       and latest_checkpoint(workdir / run_dir) >= INTERRUPT_AFTER
                        and not (workdir / run_dir / "metrics.parquet").exists())
             if mid_run and requeued is None and sh("scontrol", "requeue", job_id) is not None:
                 requeued = (job_id, run_dir)
@@ -126,7 +135,7 @@ def test_tiny_pipeline_on_slurm_resumes_after_requeue_and_scancel(cluster, tmp_p
         first = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             (requeued_id, requeued), (cancelled_id, cancelled) = interrupt_two_training_jobs(
-                workdir, first)
+                workdir, first, tmp_path / "first.log")
             first.wait(timeout=RUN_TIMEOUT + 30)
         finally:
             if first.poll() is None:

@@ -192,6 +192,8 @@ def run_training(
                 or interval in cfg.probe.checkpoints):
             ckpt.save(ckpt_dir, interval, state, pd.DataFrame(rows), identity,
                       keep=frozenset(cfg.probe.checkpoints))
+            if cfg.train.pause_after_checkpoint_s:  # test-only: a window to interrupt the job
+                time.sleep(cfg.train.pause_after_checkpoint_s)
         done_here += 1
         if stop_after is not None and done_here >= stop_after and interval < total:
             return pd.DataFrame(rows)
