@@ -603,8 +603,6 @@ def _best(compiled, args_, repeats: int) -> float:
 def profile(rec: Recorder, rows: int, cols: int, num_envs: int, args, jumanji_note) -> None:
     """Where the time of one A2C update goes (ours vs Jumanji's trainer, same network), why,
     and what the proposed network change does (interleaved, same process)."""
-    from mgrl.losses import critic_values
-
     T = args.rollout_length
     setting = {"board": f"{rows}x{cols}", "num_envs": num_envs, "rollout_length": T,
                "time_limit": args.time_limit}
@@ -621,11 +619,7 @@ def profile(rec: Recorder, rows: int, cols: int, num_envs: int, args, jumanji_no
 
     comps = {
         "ours/collect: T policy steps + env": lambda s: agent.collect(s.params, s.env, s.key),
-        "ours/critic_values: GAE targets, fwd": lambda s: critic_values(
-            agent.network.apply, s.params, s.rollout),
-        "ours/inner_update: fwd+bwd+adam": inner,
-        "ours/outer_advantages+outer_loss: 2 fwd (a2c: metrics only)": lambda s: agent.outer_loss(
-            s.params, s.rollout),
+        "ours/inner_update: one pass fwd+bwd+adam (targets and l_k from the same pass)": inner,
         "ours/meta_step a2c: one whole update": lambda s: agent.meta_step(s, w1),
         "ours/inner_update inside lax.scan(length=1)": lambda s: jax.lax.scan(
             lambda c, _: (inner(s._replace(params=c[0], inner_opt_state=c[1])), None),

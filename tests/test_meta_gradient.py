@@ -14,8 +14,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import optax
+
 from conftest import tiny_config
 from mgrl.config import scheme_weights
+from mgrl.losses import a2c_inner_loss, critic_values
 from mgrl.train import make_agent
 
 SCHEMES = ("last", "uniform", "lambda_0.5")
@@ -36,15 +39,27 @@ def setup64():
         yield cfg, agent, state, (meta_loss, outer_adv), meta_grad
 
 
+def two_pass_inner_update(agent, params, opt_state, rollout, gamma, lambda_):
+    """The inner update in its textbook form: target values from one critic pass outside
+    ``jax.grad``, the loss's own passes inside (the agent does it all in one ``jax.vjp``)."""
+    target_values = critic_values(agent.network.apply, params, rollout)
+    grads, _ = jax.grad(a2c_inner_loss, has_aux=True)(
+        params, rollout, target_values, gamma, lambda_, agent.network.apply, agent.coefs)
+    updates, opt_state = agent.inner_opt.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state
+
+
 def direct_k_step_gradient(agent, state, key, k):
-    """grad_eta L'(theta_k) written as a plain Python loop of k inner updates (no scan, no weights)."""
+    """grad_eta L'(theta_k) written as a plain Python loop of k two-pass inner updates and a
+    separately computed outer loss (no scan, no weights, no shared one-pass code)."""
 
     def loss(eta):
         gamma, lambda_ = jax.nn.sigmoid(eta["gamma"]), jax.nn.sigmoid(eta["lambda"])
         params, opt_state, env_carry, rollout = (state.params, state.inner_opt_state, state.env,
                                                  state.rollout)
         for i in range(k):
-            params, opt_state, _ = agent.inner_update(params, opt_state, rollout, gamma, lambda_)
+            params, opt_state = two_pass_inner_update(agent, params, opt_state, rollout, gamma,
+                                                      lambda_)
             env_carry, rollout = agent.collect(params, env_carry, jax.random.fold_in(key, i))
         return agent.outer_loss(params, rollout)
 
@@ -93,6 +108,24 @@ def test_last_equals_direct_k_step_and_uniform_is_mean_of_k_steps(setup64):
     np.testing.assert_allclose(lam, 0.5 * direct[0] + 0.25 * direct[1] + 0.25 * direct[2], rtol=1e-9)
     # The k-step gradients genuinely differ, so the identities above are not vacuous.
     assert not np.allclose(direct[0], direct[-1], rtol=1e-3)
+
+
+def test_one_pass_inner_update_equals_the_two_pass_form(setup64):
+    """Same new parameters, optimiser state and outer loss l_k as the textbook form."""
+    _, agent, state, _, _ = setup64
+    with jax.enable_x64(True):
+        gamma, lambda_ = jnp.float64(0.9), jnp.float64(0.7)
+        fused = jax.jit(agent.inner_update)(state.params, state.inner_opt_state, state.rollout,
+                                            gamma, lambda_)
+        reference = jax.jit(lambda *a: two_pass_inner_update(agent, *a))(
+            state.params, state.inner_opt_state, state.rollout, gamma, lambda_)
+        outer = jax.jit(agent.outer_loss)(state.params, state.rollout)
+    for a, b in zip(jax.tree.leaves(fused[:2]), jax.tree.leaves(reference), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(fused[2]["outer"], outer, rtol=1e-10)
+    moved = max(float(jnp.max(jnp.abs(a - b))) for a, b in
+                zip(jax.tree.leaves(fused[0]), jax.tree.leaves(state.params)))
+    assert moved > 1e-6  # the update did something, so the equality is not vacuous
 
 
 def test_all_schemes_agree_at_horizon_one(setup64):

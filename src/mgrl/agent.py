@@ -14,6 +14,10 @@ into the next window as its R_0, so every environment step is used exactly once 
 a run with any K and scheme spends T*B environment steps per inner update. With ``learn = ()`` the
 same code path is plain A2C (no meta-gradient is computed).
 
+Cost: each inner update is one network pass over R_k and its backward (``jax.vjp``); that pass
+also gives l_k (the policy logits and values of theta_k on R_k are all L'(theta_k; R_k) needs), so
+a window costs K update passes, K acting passes and one extra pass for l_K.
+
 gamma = sigmoid(eta_gamma) and lambda = sigmoid(eta_lambda) are stored as logits.
 """
 
@@ -29,8 +33,8 @@ import optax
 
 from mgrl import env as snake_env
 from mgrl.config import META_PARAMETERS, AgentConfig, EnvConfig, MetaConfig
-from mgrl.losses import (LossCoefficients, Rollout, a2c_inner_loss, critic_values, outer_pg_loss,
-                         rollout_advantages)
+from mgrl.losses import (LossCoefficients, Rollout, a2c_loss_from_outputs, critic_values,
+                         outer_pg_from_logits, outer_pg_loss, rollout_advantages, rollout_outputs)
 from mgrl.networks import ActorCritic
 
 Eta = dict[str, chex.Array]  # {"gamma": logit, "lambda": logit}, scalars
@@ -140,26 +144,57 @@ class MetaGradientAgent:
 
     # -------------------------------------------------------------------------------- updates --
 
-    def inner_update(self, params, opt_state, rollout: Rollout, gamma, lambda_):
-        """theta_{k+1} = theta_k + inner_opt(grad L(theta_k; gamma, lambda)); differentiable in eta."""
-        target_values = critic_values(self.network.apply, params, rollout)  # no stop_gradient
-        grads, aux = jax.grad(a2c_inner_loss, has_aux=True)(
-            params, rollout, target_values, gamma, lambda_, self.network.apply, self.coefs
-        )
+    def inner_update(self, params, opt_state, rollout: Rollout, gamma, lambda_,
+                     outer_advantages: chex.Array | None = None):
+        """theta_{k+1} = theta_k + inner_opt(grad L(theta_k; gamma, lambda)); differentiable in eta.
+
+        One network pass over R_k (``jax.vjp``) serves the whole update: its values are both the
+        critic's predictions (differentiated by the inner gradient) and the values inside the GAE
+        targets (held fixed by it, but functions of theta_k for a meta-gradient taken around this
+        update, so U(theta_k, eta) is differentiated exactly). The same pass also gives the outer
+        loss l_k = L'(theta_k; R_k) for free: ``aux["outer"]``, with its advantages A'_k [T, B]
+        (``outer_advantages`` if given, else GAE(gamma', lambda') of the pass's values, no gradient).
+        Equals ``jax.grad`` of :func:`mgrl.losses.a2c_inner_loss` (tests/test_meta_gradient.py).
+        """
+        (logits, values), pullback = jax.vjp(lambda p: rollout_outputs(
+            self.network.apply_rollout, p, rollout), params)
+
+        def loss_of_outputs(logits_, values_):
+            return a2c_loss_from_outputs(logits_, values_, values, rollout, gamma, lambda_,
+                                         self.coefs)
+
+        (_, aux), output_grads = jax.value_and_grad(loss_of_outputs, argnums=(0, 1),
+                                                    has_aux=True)(logits, values)
+        (grads,) = pullback(output_grads)
+        if outer_advantages is None:
+            outer_advantages = self._outer_gae(rollout, values)
+        aux = dict(aux, outer=outer_pg_from_logits(logits, rollout.transitions.action,
+                                                   outer_advantages),
+                   outer_advantages=outer_advantages)
         updates, opt_state = self.inner_opt.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, aux
 
+    def _outer_gae(self, rollout: Rollout, values: chex.Array) -> chex.Array:
+        return rollout_advantages(rollout, jax.lax.stop_gradient(values),
+                                  self.agent_cfg.outer_gamma, self.agent_cfg.outer_lambda)
+
     def outer_advantages(self, params, rollout: Rollout) -> chex.Array:
         """A' = GAE(gamma', lambda') of the validation rollout under theta_k, [T, B], no gradient."""
-        values = jax.lax.stop_gradient(critic_values(self.network.apply, params, rollout))
-        return rollout_advantages(rollout, values, self.agent_cfg.outer_gamma,
-                                  self.agent_cfg.outer_lambda)
+        return self._outer_gae(rollout, critic_values(self.network.apply, params, rollout))
 
     def outer_loss(self, params, rollout: Rollout, advantages: chex.Array | None = None):
-        """L'(theta_k) on theta_k's rollout; ``advantages`` default to :meth:`outer_advantages`."""
+        """L'(theta_k) on theta_k's rollout, computed on its own (two network passes); the meta-step
+        gets the same number as a by-product of :meth:`inner_update` or :meth:`_final_outer`."""
         if advantages is None:
             advantages = self.outer_advantages(params, rollout)
         return outer_pg_loss(params, rollout, advantages, self.network.apply)
+
+    def _final_outer(self, params, rollout: Rollout, advantages: chex.Array | None):
+        """(l_K, A'_K) at the window's end: the one outer loss no inner update computes."""
+        logits, values = rollout_outputs(self.network.apply_rollout, params, rollout)
+        if advantages is None:
+            advantages = self._outer_gae(rollout, values)
+        return outer_pg_from_logits(logits, rollout.transitions.action, advantages), advantages
 
     def meta_loss(
         self,
@@ -168,8 +203,13 @@ class MetaGradientAgent:
         key: chex.PRNGKey,
         weights: chex.Array,
         outer_advantages: chex.Array | None = None,
+        final_outer: bool = True,
     ):
         """sum_k w_k L'(theta_k) after K = len(weights) inner updates from ``state``.
+
+        Inner step k (a ``lax.scan``) updates theta_k on R_k, and its network pass also yields
+        l_k = L'(theta_k; R_k); then theta_{k+1} collects R_{k+1}. So l_1..l_{K-1} come from steps
+        1..K-1 at no extra cost, and only l_K needs one more pass, after the scan.
 
         Args:
           eta: meta-parameter logits (the argument differentiated).
@@ -177,28 +217,29 @@ class MetaGradientAgent:
           key: randomness of the window; inner step k collects with ``fold_in(key, k)``, so the
             first k steps of a K-window equal a k-window with the same key.
           weights: w_1..w_K, [K].
-          outer_advantages: optional [K, T, B] coefficients A' of the outer losses. By default they
-            are computed at theta_k and carry no gradient; passing the values returned in ``aux``
-            freezes them, which turns the meta-loss into the scalar surrogate whose exact gradient
-            is the meta-gradient (used by the finite-difference checks).
+          outer_advantages: optional [K, T, B] coefficients A'_1..A'_K of the outer losses. By
+            default they are computed at theta_k and carry no gradient; passing the values returned
+            in ``aux`` freezes them, which turns the meta-loss into the scalar surrogate whose exact
+            gradient is the meta-gradient (used by the finite-difference checks).
+          final_outer: False when nothing is differentiated (plain A2C): skip the extra pass for
+            l_K and use l_0..l_{K-1} instead, i.e. the same outer losses one update later
+            (theta_0 and R_0 of this window are theta_K and R_K of the previous one).
 
         Returns:
-          (meta_loss, (final params, inner opt state, env carry, last rollout, per-step aux [K])).
+          (meta_loss, (final params, inner opt state, env carry, last rollout, per-step aux [K]));
+          ``aux["outer"]`` and ``aux["outer_advantages"]`` are l_1..l_K and A'_1..A'_K
+          (l_0..l_{K-1} and A'_0..A'_{K-1} when ``final_outer`` is False).
         """
         gamma = jax.nn.sigmoid(eta["gamma"])
         lambda_ = jax.nn.sigmoid(eta["lambda"])
+        K = weights.shape[0]
 
         def inner_step(carry, inputs):
-            k, frozen_advantages = inputs
+            k, advantages_k = inputs
             params, opt_state, env_carry, rollout = carry
-            params, opt_state, aux = self.inner_update(params, opt_state, rollout, gamma, lambda_)
+            params, opt_state, aux = self.inner_update(params, opt_state, rollout, gamma, lambda_,
+                                                       advantages_k)
             env_carry, rollout = self.collect(params, env_carry, jax.random.fold_in(key, k))
-            if frozen_advantages is None:
-                advantages = self.outer_advantages(params, rollout)
-            else:
-                advantages = frozen_advantages
-            aux = dict(aux, outer=self.outer_loss(params, rollout, advantages),
-                       outer_advantages=advantages)
             tr = rollout.transitions
             aux["episodes"] = jnp.sum(tr.done)
             aux["return_sum"] = jnp.sum(tr.completed_return)
@@ -208,11 +249,24 @@ class MetaGradientAgent:
 
         if self.remat:
             inner_step = jax.checkpoint(inner_step)
-        K = weights.shape[0]
+        # Step k computes l_k: it gets A'_k, i.e. the given A'_1..A'_K shifted by one (l_0 is
+        # never part of a differentiated meta-loss, so its coefficients are unused zeros).
+        scan_advantages = None
+        if outer_advantages is not None and final_outer:
+            scan_advantages = jnp.concatenate(
+                [jnp.zeros_like(outer_advantages[:1]), outer_advantages[:-1]], axis=0)
+        elif outer_advantages is not None:
+            scan_advantages = outer_advantages
         init = (state.params, state.inner_opt_state, state.env, state.rollout)
         (params, opt_state, env_carry, rollout), aux = jax.lax.scan(
-            inner_step, init, (jnp.arange(K), outer_advantages)
+            inner_step, init, (jnp.arange(K), scan_advantages)
         )
+        if final_outer:
+            last_outer, last_advantages = self._final_outer(
+                params, rollout, None if outer_advantages is None else outer_advantages[-1])
+            aux["outer"] = jnp.concatenate([aux["outer"][1:], last_outer[None]])
+            aux["outer_advantages"] = jnp.concatenate(
+                [aux["outer_advantages"][1:], last_advantages[None]])
         loss = jnp.sum(weights.astype(aux["outer"].dtype) * aux["outer"])
         return loss, (params, opt_state, env_carry, rollout, aux)
 
@@ -233,7 +287,7 @@ class MetaGradientAgent:
             eta = optax.apply_updates(state.eta, updates)
             grad_norm = optax.tree.norm(masked)
         else:
-            loss, outputs = self.meta_loss(state.eta, state, window_key, weights)
+            loss, outputs = self.meta_loss(state.eta, state, window_key, weights, final_outer=False)
             grad = {p: jnp.full((), jnp.nan, loss.dtype) for p in META_PARAMETERS}
             eta, meta_opt_state, grad_norm = state.eta, state.meta_opt_state, jnp.nan
         params, opt_state, env_carry, rollout, aux = outputs

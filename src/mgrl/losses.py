@@ -96,13 +96,50 @@ def rollout_advantages(rollout: Rollout, values: chex.Array, gamma, lambda_) -> 
     return gae_advantages(tr.reward.astype(values.dtype), discount_t, values, lambda_)
 
 
-def _log_pi_and_entropy(apply: ApplyFn, params, rollout: Rollout):
+def rollout_outputs(apply_rollout: ApplyFn, params, rollout: Rollout):
+    """One network pass over a rollout: logits [T, B, 4] of s_0..s_{T-1}, values [T + 1, B] of
+    s_0..s_T (the last bootstraps)."""
     tr = rollout.transitions
-    logits, v_t = apply(params, tr.grid, tr.action_mask)  # [T, B, 4], [T, B]
+    grid = jnp.concatenate([tr.grid, rollout.last_grid[None]], axis=0)
+    mask = jnp.concatenate([tr.action_mask, rollout.last_action_mask[None]], axis=0)
+    return apply_rollout(params, grid, mask)
+
+
+def policy_terms(logits: chex.Array, actions: chex.Array):
+    """log pi(a_t|s_t) [T, B] of the taken actions and the entropy H(pi(.|s_t)) [T, B]."""
     log_probs = jax.nn.log_softmax(logits)
-    log_pi_a = jnp.take_along_axis(log_probs, tr.action[..., None], axis=-1)[..., 0]  # [T, B]
-    entropy = -jnp.sum(jnp.exp(log_probs) * log_probs, axis=-1)  # [T, B]
-    return log_pi_a, v_t, entropy
+    log_pi_a = jnp.take_along_axis(log_probs, actions[..., None], axis=-1)[..., 0]
+    entropy = -jnp.sum(jnp.exp(log_probs) * log_probs, axis=-1)
+    return log_pi_a, entropy
+
+
+def a2c_loss_from_outputs(
+    logits: chex.Array,
+    values: chex.Array,
+    target_values: chex.Array,
+    rollout: Rollout,
+    gamma: chex.Numeric,
+    lambda_: chex.Numeric,
+    coefs: LossCoefficients,
+) -> tuple[chex.Array, dict[str, chex.Array]]:
+    """Inner A2C loss from the network's outputs on a rollout; returns (loss, aux).
+
+    Args:
+      logits: policy logits [T, B, 4]; values: critic values [T + 1, B] (v(s_T) gets no gradient).
+      target_values: the values inside the GAE targets, [T + 1, B]. The caller passes the same
+        numbers as ``values`` but as a separate argument, so that the inner gradient holds them
+        fixed (semi-gradient TD) while a meta-gradient around the whole update still sees their
+        dependence on theta_k and hence on eta: the update map theta_{k+1} = U(theta_k, eta) is
+        then differentiated exactly.
+    """
+    log_pi_a, entropy = policy_terms(logits, rollout.transitions.action)
+    advantages = rollout_advantages(rollout, target_values, gamma, lambda_)
+    targets = advantages + target_values[:-1]  # depends on gamma and lambda
+    pg_loss = -jnp.mean(log_pi_a * advantages)
+    value_loss = 0.5 * jnp.mean(jnp.square(values[:-1] - targets))
+    entropy_mean = jnp.mean(entropy)
+    loss = coefs.pg * pg_loss + coefs.value * value_loss - coefs.entropy * entropy_mean
+    return loss, {"pg": pg_loss, "value": value_loss, "entropy": entropy_mean}
 
 
 def a2c_inner_loss(
@@ -114,30 +151,32 @@ def a2c_inner_loss(
     apply: ApplyFn,
     coefs: LossCoefficients,
 ) -> tuple[chex.Array, dict[str, chex.Array]]:
-    """Inner A2C loss L(theta; gamma, lambda) on one rollout; returns (loss, aux).
+    """L(theta; gamma, lambda) as a function of ``params``, target values given [T + 1, B].
 
-    ``target_values`` [T + 1, B] are the critic's values used inside the GAE targets. They are an
-    argument, not recomputed here, so that ``jax.grad`` with respect to ``params`` holds them fixed
-    (the semi-gradient of TD learning) while a meta-gradient taken around the whole update still
-    sees their dependence on theta_k and therefore on eta: the update map
-    theta_{k+1} = U(theta_k, eta) is then differentiated exactly.
+    The two-pass reference form (critic evaluated once for the targets outside ``jax.grad``, once
+    inside): the agent takes the same gradient from one pass (:meth:`MetaGradientAgent.inner_update`)
+    and tests check the two agree.
     """
-    log_pi_a, v_t, entropy = _log_pi_and_entropy(apply, params, rollout)
-    advantages = rollout_advantages(rollout, target_values, gamma, lambda_)
-    targets = advantages + target_values[:-1]  # depends on gamma and lambda
-    pg_loss = -jnp.mean(log_pi_a * advantages)
-    value_loss = 0.5 * jnp.mean(jnp.square(v_t - targets))
-    entropy_mean = jnp.mean(entropy)
-    loss = coefs.pg * pg_loss + coefs.value * value_loss - coefs.entropy * entropy_mean
-    return loss, {"pg": pg_loss, "value": value_loss, "entropy": entropy_mean}
+    tr = rollout.transitions
+    logits, v_t = apply(params, tr.grid, tr.action_mask)
+    values = jnp.concatenate([v_t, target_values[-1:]], axis=0)
+    return a2c_loss_from_outputs(logits, values, target_values, rollout, gamma, lambda_, coefs)
 
 
-def outer_pg_loss(params, rollout: Rollout, advantages: chex.Array, apply: ApplyFn) -> chex.Array:
-    """Outer (validation) loss L'(theta) = -mean[log pi_theta(a_t|s_t) A'_t].
+def outer_pg_from_logits(logits: chex.Array, actions: chex.Array,
+                         advantages: chex.Array) -> chex.Array:
+    """Outer (validation) loss L'(theta) = -mean[log pi_theta(a_t|s_t) A'_t] from the logits [T, B, 4].
 
     ``advantages`` A' [T, B] (GAE with the outer gamma', lambda') are coefficients of the
     policy-gradient surrogate and carry no gradient: the meta-gradient is the policy-gradient
     estimate at theta_k chained through d theta_k / d eta.
     """
-    log_pi_a, _, _ = _log_pi_and_entropy(apply, params, rollout)
+    log_pi_a, _ = policy_terms(logits, actions)
     return -jnp.mean(log_pi_a * jax.lax.stop_gradient(advantages))
+
+
+def outer_pg_loss(params, rollout: Rollout, advantages: chex.Array, apply: ApplyFn) -> chex.Array:
+    """:func:`outer_pg_from_logits` as a function of ``params`` (one policy pass over the rollout)."""
+    tr = rollout.transitions
+    logits, _ = apply(params, tr.grid, tr.action_mask)
+    return outer_pg_from_logits(logits, tr.action, advantages)

@@ -38,8 +38,8 @@ COLUMNS: dict[str, str] = {
     "meta/grad_lambda": "d meta-loss / d eta_lambda (raw), interval mean; NaN for a2c",
     "meta/grad_norm": "global norm of the applied (learned-only) meta-gradient before clipping, "
                       "interval mean; NaN for a2c",
-    "loss/meta": "meta-loss sum_k w_k L'(theta_k), interval mean",
-    "loss/outer_last": "outer loss L'(theta_K) at the window's last step, interval mean",
+    "loss/meta": "meta-loss sum_k w_k L'(theta_k), interval mean (a2c: L'(theta_0) of each update, the same losses one update later, from the update's own network pass)",
+    "loss/outer_last": "outer loss L'(theta_K) at the window's last step, interval mean (a2c: L'(theta_0))",
     "loss/inner": "inner A2C loss (pg + value - entropy terms, weighted), interval mean",
     "loss/inner_pg": "inner policy-gradient term, interval mean",
     "loss/inner_value": "inner value (TD) term, interval mean",

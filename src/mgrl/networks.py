@@ -2,6 +2,9 @@
 
 ``apply(params, grid, action_mask) -> (logits [.., 4], value [..])``: illegal actions get a large
 negative logit, so they have (numerically) zero probability and contribute nothing to the entropy.
+``apply_rollout(params, grid [T+1, B, ...], action_mask [T+1, B, 4]) -> (logits [T, B, 4],
+values [T+1, B])`` is the same network in one pass over a rollout: the critic on all T + 1
+observations (the last one bootstraps), the policy on the first T only.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ MASKED_LOGIT = -1e9
 class ActorCritic(NamedTuple):
     init: Callable[[chex.PRNGKey, chex.Array, chex.Array], hk.Params]
     apply: Callable[[hk.Params, chex.Array, chex.Array], tuple[chex.Array, chex.Array]]
+    apply_rollout: Callable[[hk.Params, chex.Array, chex.Array], tuple[chex.Array, chex.Array]]
 
 
 class PatchConv2D(hk.Module):
@@ -69,11 +73,14 @@ def _torso(cfg: NetworkConfig, name: str) -> hk.Sequential:
 def make_actor_critic(cfg: NetworkConfig, num_actions: int = 4, dtype=jnp.float32) -> ActorCritic:
     """Build the network; parameters take ``dtype`` (float64 for gradient checks)."""
 
-    def forward(grid: chex.Array, action_mask: chex.Array) -> tuple[chex.Array, chex.Array]:
+    def forward(grid: chex.Array, action_mask: chex.Array,
+                policy_rows: int | None = None) -> tuple[chex.Array, chex.Array]:
+        """Logits of the first ``policy_rows`` observations (all if None), values of all."""
         x = grid.astype(dtype)
-        actor = _torso(cfg, "actor_torso")(x)
+        x_policy, mask = x[:policy_rows], action_mask[:policy_rows]
+        actor = _torso(cfg, "actor_torso")(x_policy)
         logits = hk.nets.MLP([*cfg.policy_hidden, num_actions], name="policy")(actor)
-        logits = jnp.where(action_mask, logits, jnp.asarray(MASKED_LOGIT, logits.dtype))
+        logits = jnp.where(mask, logits, jnp.asarray(MASKED_LOGIT, logits.dtype))
         critic = _torso(cfg, "critic_torso")(x)
         value = hk.nets.MLP([*cfg.value_hidden, 1], name="value")(critic)[..., 0]
         return logits, value
@@ -87,4 +94,12 @@ def make_actor_critic(cfg: NetworkConfig, num_actions: int = 4, dtype=jnp.float3
                                   action_mask.reshape((-1, action_mask.shape[-1])))
         return logits.reshape(lead + (num_actions,)), value.reshape(lead)
 
-    return ActorCritic(init=net.init, apply=apply)
+    def apply_rollout(params, grid, action_mask):
+        # [T+1, B, ...] -> [(T+1)*B, ...]; the policy sees the first T*B rows (steps 0..T-1).
+        steps, batch = grid.shape[:2]
+        logits, value = net.apply(params, grid.reshape((-1,) + grid.shape[-3:]),
+                                  action_mask.reshape((-1, action_mask.shape[-1])),
+                                  (steps - 1) * batch)
+        return (logits.reshape((steps - 1, batch, num_actions)), value.reshape((steps, batch)))
+
+    return ActorCritic(init=net.init, apply=apply, apply_rollout=apply_rollout)
