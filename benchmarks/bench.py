@@ -5,7 +5,8 @@ Prints one JSON line per measurement and appends it to ``--out`` (default
 ``benchmarks/results.jsonl``). Every timed case is compiled first (``compile_s`` = lower + XLA
 compile, reported separately and never part of a timing; no persistent compilation cache). Then all
 cases of one setting (board, batch) run in *interleaved rounds* after one untimed warm-up call each
-(the case order rotates every round), so load from other processes hits every case alike.
+(the case order rotates every round and reverses every other round), so load from other processes
+and the after-effects of the previous case hit every case alike.
 ``env_steps_per_s`` = environment steps of one call / median wall time of a call; every ratio is
 the median of the per-round paired ratios.
 
@@ -130,6 +131,14 @@ def memory_fields(compiled) -> dict:
 
 
 NONCANONICAL_CONV = re.compile(r"convolution\([^\n]*dim_labels=(?!b01f_01io->b01f|b01f_01oi->b01f)")
+
+
+def xla_flops(compiled) -> float:
+    """Floating-point operations of one call by XLA's cost analysis (a ``while`` body, e.g. a
+    ``lax.scan`` step, is counted once, so only loop-free programs are counted exactly)."""
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    return float(cost.get("flops", float("nan")))
 
 
 def hlo_stats(compiled) -> dict:
@@ -439,7 +448,10 @@ def run_interleaved(cases: list[Case]) -> None:
              f"(compile {c.compile_s:.1f}s)")
     for r in range(max(c.rounds for c in cases)):
         shift = r % len(cases)
-        for c in cases[shift:] + cases[:shift]:
+        order = cases[shift:] + cases[:shift]
+        # reversed every other round: of two cases, each runs first as often as second (a case run
+        # right after another with large buffers was measured up to 5% slower)
+        for c in (order[::-1] if r % 2 else order):
             if len(c.times) < c.rounds:
                 t = time.perf_counter()
                 c.state = c.call(c.state)
@@ -459,6 +471,22 @@ def paired_ratio(num: Case, den: Case) -> float:
 def paired_time_ratio(num: Case, den: Case) -> float:
     """Median over rounds of (seconds per env step of num) / (seconds per env step of den)."""
     return statistics.median(1.0 / r for r in _paired(num, den))
+
+
+def abba_time_ratio(num: Case, den: Case, rounds: int) -> float:
+    """Median over ``rounds`` of num's / den's time per env step, the two run back to back in
+    alternating order (AB, BA, ...): a dedicated pair measurement after the interleaved rounds, so
+    that neither always follows the other (its times are not added to the cases' records)."""
+    ratios = []
+    for r in range(rounds):
+        times = {}
+        for c in ((num, den) if r % 2 == 0 else (den, num)):
+            t = time.perf_counter()
+            c.state = c.call(c.state)
+            times[id(c)] = time.perf_counter() - t
+        ratios.append((times[id(num)] / num.env_steps_per_call)
+                      / (times[id(den)] / den.env_steps_per_call))
+    return statistics.median(ratios)
 
 
 def case_record(c: Case, setting: dict) -> dict:
@@ -540,8 +568,9 @@ def bench_setting(rec: Recorder, rows: int, cols: int, num_envs: int, args, juma
         if K > 1 and meta:
             summary[f"uniform_over_last_K{K}"] = _ratio(
                 rec, setting, "uniform_over_last",
-                paired_time_ratio(meta[(K, "uniform")], meta[(K, "last")]), horizon=K,
-                target="<= 1.05", meaning="time per env step, uniform / last, same K")
+                abba_time_ratio(meta[(K, "uniform")], meta[(K, "last")], args.meta_rounds),
+                horizon=K, target="<= 1.05", rounds=args.meta_rounds,
+                meaning="time per env step, uniform / last, same K; back-to-back ABBA rounds")
     if (1, "last") in meta:
         for K in args.horizons:
             if K > 1:
@@ -628,8 +657,18 @@ def profile(rec: Recorder, rows: int, cols: int, num_envs: int, args, jumanji_no
     for label, fn in comps.items():
         compiled = jax.jit(fn).lower(state).compile()
         seconds = _best(compiled, (state,), args.profile_repeats)
+        flops = xla_flops(compiled)
         rec.emit({"name": "profile", **setting, "component": label, "seconds": round(seconds, 5),
+                  "xla_flops": flops, "gflops_per_s": round(flops / seconds / 1e9, 1),
                   "hlo_ops": hlo_stats(compiled), **memory_fields(compiled)})
+    # What the CPU can do at best: one large float32 matrix multiply.
+    n = 2048
+    big = jnp.ones((n, n), jnp.float32)
+    matmul = jax.jit(lambda a: a @ a).lower(big).compile()
+    seconds = _best(matmul, (big,), max(args.profile_repeats, 5))
+    rec.emit({"name": "profile", **setting, "component": f"peak: float32 matmul {n}x{n}",
+              "seconds": round(seconds, 5), "xla_flops": 2 * n ** 3,
+              "gflops_per_s": round(2 * n ** 3 / seconds / 1e9, 1)})
     if jumanji_note is None:
         jagent, jstate, _ = jumanji_agent_state(cfg, 1, "conv")
         jcomps = {
@@ -717,7 +756,7 @@ def main(argv=None) -> int:
     p.add_argument("--updates-per-call", type=int, default=None,
                    help="inner updates per timed call of env/a2c/Jumanji (default 1; quick 2)")
     p.add_argument("--rounds", type=int, default=3, help="timed rounds of env/a2c/Jumanji cases")
-    p.add_argument("--meta-rounds", type=int, default=None, help="timed rounds of meta cases (2)")
+    p.add_argument("--meta-rounds", type=int, default=None, help="timed rounds of meta cases (5)")
     p.add_argument("--profile-repeats", type=int, default=3)
     p.add_argument("--no-stock", dest="stock", action="store_false",
                    help="skip Jumanji's trainer with its own Snake network")
@@ -731,8 +770,8 @@ def main(argv=None) -> int:
         batches = list(ints(args.batches or "128"))
         args.horizons = ints(args.horizons or "4")
         args.memory_horizons = ints(args.memory_horizons or "")
-        args.updates_per_call = args.updates_per_call or 2
-        args.meta_rounds = args.meta_rounds or 2
+        args.updates_per_call = args.updates_per_call or 8
+        args.meta_rounds = args.meta_rounds or 5
         args.stock = False
         meta_settings = {(b, n) for b in boards for n in batches}
     else:
@@ -741,7 +780,7 @@ def main(argv=None) -> int:
         args.horizons = ints(args.horizons or "1,2,4,8")
         args.memory_horizons = ints(args.memory_horizons or ",".join(map(str, args.horizons)))
         args.updates_per_call = args.updates_per_call or 1
-        args.meta_rounds = args.meta_rounds or 2
+        args.meta_rounds = args.meta_rounds or 5
         if args.meta_settings == "all":
             meta_settings = {(b, n) for b in boards for n in batches}
         else:

@@ -122,7 +122,7 @@ def assert_final_outputs(results: Path) -> None:
         assert (results / "tables" / table).stat().st_size > 0, table
     claims = pd.read_csv(results / "tables" / "claims.csv")
     assert set(claims["claim"]) == {"C1", "C2", "C3", "C4"}
-    assert set(claims["holds"]) <= {"holds", "does not hold"}
+    assert set(claims["holds"]) <= {"holds", "not confirmed"}
 
 
 def test_end_to_end_outputs_and_schemas(tiny_run):

@@ -160,7 +160,8 @@ def variance_reduction_table(summary: pd.DataFrame, schemes: Sequence[str]) -> p
 
 
 def claims_table(training: pd.DataFrame, summary: pd.DataFrame, schemes: Sequence[str]) -> pd.DataFrame:
-    """C1-C4 of DEVELOPERS.md, each with the measured value, its 95% CI and a verdict.
+    """C1-C4 of DEVELOPERS.md, each with the measured value, its 95% CI and a verdict: "holds"
+    when the CI meets the claim's criterion, else "not confirmed" (the data do not show it).
 
     * C1 less bias as K grows: relative error to the reference, ``last`` at K_max / at K_min (< 1).
     * C2 variance grows with K: Var[last, K_max] / Var[last, K_min] (> 1).
@@ -175,7 +176,7 @@ def claims_table(training: pd.DataFrame, summary: pd.DataFrame, schemes: Sequenc
     def add(claim, statement, measure, value, lo, hi, n, holds, criterion):
         rows.append({"claim": claim, "statement": statement, "measure": measure, "value": value,
                      "ci_lo": lo, "ci_hi": hi, "n": n,
-                     "holds": "holds" if holds else "does not hold", "criterion": criterion})
+                     "holds": "holds" if holds else "not confirmed", "criterion": criterion})
 
     ratio = paired_ratios(summary, "relative_error", (k_max, "last"), (k_min, "last"))
     m, lo, hi, n = log_ratio_ci(ratio)
@@ -214,5 +215,5 @@ def claims_markdown(claims: pd.DataFrame) -> str:
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in claims.itertuples():
         lines.append(f"| {r.claim} | {r.statement} | {r.measure} | {r.value:.3g} | "
-                     f"[{r.ci_lo:.3g}, {r.ci_hi:.3g}] | {r.n} | **{r.holds}** ({r.criterion}) |")
+                     f"[{r.ci_lo:.3g}, {r.ci_hi:.3g}] | {r.n} | **{r.holds}** (criterion: {r.criterion}) |")
     return "\n".join(lines) + "\n"
