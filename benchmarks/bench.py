@@ -25,6 +25,8 @@ Cases (``name``):
 * ``jumanji_a2c_stock``: the same trainer with Jumanji's own Snake network
   (``make_actor_critic_networks_snake``) at the same channel and MLP sizes (it differs: first conv
   stride 2, SAME padding, a step-count input);
+* ``a2c``/``meta`` with ``seeds_per_job``: S seeds vmapped in one call, against one seed per call
+  (``--seeds-per-job``), where the K sweep runs; ratio ``seeds_per_job_speedup``;
 * ``memory``: compile-only memory of the meta-gradient agent vs K with ``meta.remat`` on (remat off
   is the timed ``meta`` case of the same K).
 
@@ -42,6 +44,8 @@ Usage::
 
     python benchmarks/bench.py --quick          # < 3 min on 2 cores: 6x6, B=128, small set
     python benchmarks/bench.py                  # 6x6, 12x12 x B 128, 512; K sweep + memory at 6x6/128
+    python benchmarks/bench.py --boards 12x12 --batches 512 --meta-settings 12x12:512 \
+        --seeds-per-job 8                       # on a GPU: vmapped seeds per job vs one seed per job
     python benchmarks/bench.py --meta-settings all   # the K sweep on every setting too (slow on CPU)
     python benchmarks/bench.py --profile        # diagnosis: components, HLO, proposed fix
 
@@ -246,18 +250,22 @@ def case_env_policy(cfg: ExperimentConfig, updates: int) -> Case:
                 memory_fields(compiled))
 
 
-def case_ours(cfg: ExperimentConfig, horizon: int, scheme: str, network: str = "conv") -> Case:
-    """Our Trainer's compiled run_interval (cfg.train.inner_updates_per_interval updates a call)."""
+def case_ours(cfg: ExperimentConfig, horizon: int, scheme: str, network: str = "conv",
+              seeds: int = 1) -> Case:
+    """Our Trainer's compiled run_interval (cfg.train.inner_updates_per_interval updates a call),
+    with ``seeds`` seeds vmapped in one call (what one job of ``seeds_per_job`` seeds runs)."""
     with _network_impl(network):
         trainer = make_train(cfg, horizon, scheme)
-        state = _fresh(trainer.init(jnp.asarray([0])))
+        state = _fresh(trainer.init(jnp.arange(seeds)))
         compiled, compile_s = _timed_compile(trainer.run_interval, state)
     name = "a2c" if scheme == "a2c" else "meta"
     fields = {"horizon": horizon, "scheme": scheme, "remat": cfg.meta.remat}
     if network != "conv":
         fields["network_impl"] = network
+    if seeds != 1:
+        fields["seeds_per_job"] = seeds
     return Case(name, fields, lambda s: _first(compiled(s)), state,
-                trainer.env_steps_per_interval, compile_s, memory_fields(compiled),
+                trainer.env_steps_per_interval * seeds, compile_s, memory_fields(compiled),
                 hlo=hlo_stats(compiled))
 
 
@@ -592,6 +600,33 @@ def bench_setting(rec: Recorder, rows: int, cols: int, num_envs: int, args, juma
     return summary
 
 
+def bench_seeds_per_job(rec: Recorder, rows: int, cols: int, num_envs: int, args) -> dict:
+    """Throughput of S seeds vmapped in one job vs one seed per job (``seeds_per_job``), for the
+    a2c baseline and the K = 4 ``uniform`` agent, interleaved. ``env_steps_per_s`` counts all
+    seeds of the call, so the ratio is the gain in total throughput of one device."""
+    S, T = args.seeds_per_job, args.rollout_length
+    setting = {"board": f"{rows}x{cols}", "num_envs": num_envs, "rollout_length": T,
+               "time_limit": args.time_limit}
+    cfg = our_config(rows, cols, num_envs, T, args.time_limit, args.updates_per_call)
+    cfg_meta = our_config(rows, cols, num_envs, T, args.time_limit, 4)
+    pairs = {"a2c": (case_ours(cfg, 1, "a2c", seeds=S), case_ours(cfg, 1, "a2c")),
+             "meta_K4_uniform": (case_ours(cfg_meta, 4, "uniform", seeds=S),
+                                 case_ours(cfg_meta, 4, "uniform"))}
+    cases = [c for pair in pairs.values() for c in pair]
+    for c in cases:
+        c.rounds = args.rounds
+    run_interleaved(cases)
+    summary = {}
+    for c in cases:
+        rec.emit(case_record(c, setting))
+    for what, (many, one) in pairs.items():
+        summary[f"seeds_per_job_speedup_{what}"] = _ratio(
+            rec, setting, "seeds_per_job_speedup", paired_ratio(many, one), case=what,
+            seeds_per_job=S, target=">= 4 on a GPU",
+            meaning=f"env-steps/s of {S} seeds vmapped in one call / of one seed per call")
+    return summary
+
+
 def bench_memory(rec: Recorder, setting: dict, cfg: ExperimentConfig, args, meta) -> None:
     """(e) peak memory of one meta-step vs K: remat off (the timed case) and on (compile only)."""
     peaks = {}
@@ -758,6 +793,9 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=3, help="timed rounds of env/a2c/Jumanji cases")
     p.add_argument("--meta-rounds", type=int, default=None, help="timed rounds of meta cases (5)")
     p.add_argument("--profile-repeats", type=int, default=3)
+    p.add_argument("--seeds-per-job", type=int, default=None,
+                   help="S > 1: also time S vmapped seeds vs 1 per call where the K sweep runs "
+                        "(default 8; quick 0 = skip)")
     p.add_argument("--no-stock", dest="stock", action="store_false",
                    help="skip Jumanji's trainer with its own Snake network")
     args = p.parse_args(argv)
@@ -773,6 +811,7 @@ def main(argv=None) -> int:
         args.updates_per_call = args.updates_per_call or 8
         args.meta_rounds = args.meta_rounds or 5
         args.stock = False
+        args.seeds_per_job = args.seeds_per_job or 0
         meta_settings = {(b, n) for b in boards for n in batches}
     else:
         boards = (args.boards or ("6x6" if args.profile else "6x6,12x12")).split(",")
@@ -781,6 +820,7 @@ def main(argv=None) -> int:
         args.memory_horizons = ints(args.memory_horizons or ",".join(map(str, args.horizons)))
         args.updates_per_call = args.updates_per_call or 1
         args.meta_rounds = args.meta_rounds or 5
+        args.seeds_per_job = 8 if args.seeds_per_job is None else args.seeds_per_job
         if args.meta_settings == "all":
             meta_settings = {(b, n) for b in boards for n in batches}
         else:
@@ -816,6 +856,8 @@ def main(argv=None) -> int:
         for b in batches:
             summaries.append(bench_setting(rec, r, c, b, args, jumanji_note, base_cases=True,
                                            meta_cases=(board, b) in meta_settings))
+            if args.seeds_per_job > 1 and (board, b) in meta_settings:
+                summaries[-1].update(bench_seeds_per_job(rec, r, c, b, args))
             _log(f"{board} B={b} done at {time.perf_counter() - t_start:.0f}s")
 
     # The LAST line: the headline ratios (the first setting that has them).
@@ -828,6 +870,7 @@ def main(argv=None) -> int:
               "a2c_over_jumanji_same_impl": first_with("a2c_over_jumanji_same_impl"),
               "uniform_over_last": first_with(f"uniform_over_last_K{k_ratio}"),
               "uniform_over_last_horizon": k_ratio,
+              "seeds_per_job_speedup": first_with("seeds_per_job_speedup_meta_K4_uniform"),
               "targets": {"a2c_over_jumanji": ">= 1.5", "uniform_over_last": "<= 1.05"},
               "settings": summaries,
               "total_wall_s": round(time.perf_counter() - t_start, 1)})

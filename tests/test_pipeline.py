@@ -106,10 +106,12 @@ def test_lint_is_clean(tmp_path):
     assert "Congratulations, your workflow is in a good condition" in proc.stdout + proc.stderr
 
 
-def test_dry_run_lists_exactly_the_expected_jobs_for_the_shipped_config(tmp_path):
+@pytest.mark.parametrize("config_file", ["config.yaml", "config/paper.yaml"])
+def test_dry_run_lists_exactly_the_expected_jobs_for_the_shipped_configs(tmp_path, config_file):
     workdir = copy_workflow(tmp_path)
-    counts = job_counts(snakemake(workdir, "-n"))
-    assert counts == expected_jobs(workdir / "config.yaml")
+    args = ["-n"] if config_file == "config.yaml" else ["-n", "--configfile", str(ROOT / config_file)]
+    counts = job_counts(snakemake(workdir, *args))
+    assert counts == expected_jobs(ROOT / config_file)
 
 
 def assert_final_outputs(results: Path) -> None:
