@@ -46,3 +46,9 @@ def tiny_config(**overrides):
 @pytest.fixture
 def tiny():
     return tiny_config()
+
+
+def pytest_collection_modifyitems(config, items):
+    """The SLURM test first: it mostly waits on the scheduler, so with pytest-xdist's file-wise
+    distribution (pyproject.toml's addopts) the other files run beside it on the other worker."""
+    items.sort(key=lambda item: item.get_closest_marker("slurm") is None)
