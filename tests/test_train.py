@@ -133,6 +133,29 @@ def test_corrupted_checkpoint_is_reported_by_path(tiny, tmp_path):
         run_training(tiny, 1, "last", [0], tmp_path / "r", progress=False)
 
 
+def test_damaged_parquet_input_is_reported_by_path_and_nothing_is_written(tiny, tmp_path):
+    run_training(tiny, 1, "last", [0], tmp_path / "good", progress=False)
+    good = tmp_path / "good" / "metrics.parquet"
+    bad = tmp_path / "bad" / "metrics.parquet"
+    bad.parent.mkdir()
+    bad.write_bytes(good.read_bytes()[:200])  # what a copy cut short leaves
+    out = tmp_path / "agg" / "training.parquet"
+    proc = subprocess.run(
+        [sys.executable, "-m", "mgrl", "aggregate", "training", "--inputs", str(good), str(bad),
+         "--out", str(out), "--table", str(tmp_path / "agg" / "learning.csv"), "--schemes", "last"],
+        capture_output=True, text=True)
+    assert proc.returncode == 3, proc.stderr
+    assert f"cannot read Parquet file {bad}" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not out.exists() and not (tmp_path / "agg" / "learning.csv").exists()
+    # the same file given to a figure is reported the same way
+    proc = subprocess.run(
+        [sys.executable, "-m", "mgrl", "figure", "learning_curves", "--training", str(bad),
+         "--schemes", "last", "--out", str(tmp_path / "fig.png")], capture_output=True, text=True)
+    assert proc.returncode == 3 and str(bad) in proc.stderr, proc.stderr
+    assert not (tmp_path / "fig.png").exists()
+
+
 def test_cli_trains_and_rejects_bad_arguments(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("""

@@ -107,13 +107,11 @@ def _aggregate(args) -> None:
 
 
 def _claims(args) -> None:
-    import pandas as pd
-
     from mgrl import analysis
 
     schemes = args.schemes.split(",")
-    claims = analysis.claims_table(pd.read_parquet(args.training),
-                                   pd.read_parquet(args.probe_summary), schemes)
+    claims = analysis.claims_table(analysis.read_parquet(args.training),
+                                   analysis.read_parquet(args.probe_summary), schemes)
     analysis.write_text_atomic(args.out_csv, claims.to_csv(index=False))
     analysis.write_text_atomic(args.out_md, analysis.claims_markdown(claims))
 
@@ -121,8 +119,7 @@ def _claims(args) -> None:
 def _figure(args) -> None:
     import importlib
 
-    import pandas as pd
-
+    from mgrl.analysis import read_parquet
     from mgrl.figures import FIGURES
 
     if args.name not in FIGURES:
@@ -133,7 +130,7 @@ def _figure(args) -> None:
         path = getattr(args, name)
         if path is None:
             raise SystemExit(f"error: figure '{args.name}' needs --{name.replace('_', '-')}")
-        data[name] = pd.read_parquet(path)
+        data[name] = read_parquet(path)
     module.plot(data, args.schemes.split(","), args.out)
 
 
@@ -192,10 +189,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except Exception as err:  # known failure kinds: one line naming the run/path, no traceback
+        from mgrl.analysis import DataFileError
         from mgrl.checkpoint import CheckpointError
         from mgrl.train import NonFiniteError
 
-        if isinstance(err, (CheckpointError, NonFiniteError)):
+        if isinstance(err, (CheckpointError, NonFiniteError, DataFileError)):
             print(f"error: {err}", file=sys.stderr)
             return 3
         raise

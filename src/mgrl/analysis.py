@@ -32,14 +32,21 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+class DataFileError(RuntimeError):
+    """A Parquet input that is missing or damaged; the message names its path."""
+
+
+def read_parquet(path: str | Path) -> pd.DataFrame:
+    """One Parquet file; a missing or damaged file raises :class:`DataFileError` naming it."""
+    try:
+        return pd.read_parquet(path)
+    except Exception as err:  # pyarrow raises several types for damaged files
+        raise DataFileError(f"cannot read Parquet file {path}: {type(err).__name__}: {err}") from err
+
+
 def read_parquets(paths: Iterable[str | Path]) -> pd.DataFrame:
     """Concatenate Parquet files; a damaged file is reported by path."""
-    frames = []
-    for p in paths:
-        try:
-            frames.append(pd.read_parquet(p))
-        except Exception as err:  # pyarrow raises several types for damaged files
-            raise RuntimeError(f"cannot read Parquet file {p}: {err}") from err
+    frames = [read_parquet(p) for p in paths]
     if not frames:
         raise ValueError("no Parquet files to aggregate")
     return pd.concat(frames, ignore_index=True)
