@@ -51,3 +51,14 @@ def test_schema_defaults_equal_dataclass_defaults():
             checked += 1
     assert set(schema["properties"]) == set(defaults)
     assert checked > 20
+
+
+def test_every_shipped_setting_says_where_it_comes_from():
+    """config.yaml and config/paper.yaml: each line that sets a value carries a comment."""
+    for name in ("config.yaml", "config/paper.yaml"):
+        for number, line in enumerate((ROOT / name).read_text().splitlines(), 1):
+            code = line.split("#", 1)[0]
+            key, sep, value = code.partition(":")
+            sets_a_value = sep and value.strip() and not value.strip().startswith("{kind")
+            if sets_a_value:
+                assert "#" in line, f"{name}:{number} sets {key.strip()!r} without saying why"
