@@ -48,16 +48,8 @@ def tiny():
     return tiny_config()
 
 
-# Test files, longest first (seconds from a cold JAX cache on 2 cores, serial run), so that with
-# pytest-xdist's file-wise distribution (pyproject.toml's addopts) the short files fill the end.
-# The SLURM test leads: it mostly waits on the scheduler while the other worker runs the rest.
-LONGEST_FIRST = ("test_slurm", "test_train", "test_pipeline", "test_meta_gradient",
-                 "test_kill_resume", "test_probe")  # ~240, 150, 100, 60, 60, 50 s; the rest < 20 s
-
-
 def pytest_collection_modifyitems(config, items):
-    def rank(item):
-        name = item.path.stem
-        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
-
-    items.sort(key=rank)  # stable: tests keep their order within a file
+    """The SLURM test first: with pytest-xdist's file-wise distribution (pyproject.toml's addopts)
+    the other files run beside it on the other worker while it waits on the scheduler. (Longest
+    files first was tried and was slower: the training tests then compete with the SLURM jobs.)"""
+    items.sort(key=lambda item: item.get_closest_marker("slurm") is None)
