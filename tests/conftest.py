@@ -49,7 +49,8 @@ def tiny():
 
 
 def pytest_collection_modifyitems(config, items):
-    """The SLURM test first: with pytest-xdist's file-wise distribution (pyproject.toml's addopts)
-    the other files run beside it on the other worker while it waits on the scheduler. (Longest
-    files first was tried and was slower: the training tests then compete with the SLURM jobs.)"""
+    """The SLURM test first: with pytest-xdist's file-wise distribution (`pytest -n 2 --dist
+    loadfile --no-loadscope-reorder`) the other files run beside it on the other worker while it
+    waits on the scheduler. (Longest files first was slower: the training tests then compete
+    with the SLURM jobs.)"""
     items.sort(key=lambda item: item.get_closest_marker("slurm") is None)
