@@ -221,7 +221,7 @@ class MetaGradientAgent:
             default they are computed at theta_k and carry no gradient; passing the values returned
             in ``aux`` freezes them, which turns the meta-loss into the scalar surrogate whose exact
             gradient is the meta-gradient (used by the finite-difference checks). With
-          ``final_outer`` False they are A'_0..A'_{K-1}.
+            ``final_outer`` False they are A'_0..A'_{K-1}.
           final_outer: False when nothing is differentiated (plain A2C): skip the extra pass for
             l_K and use l_0..l_{K-1} instead, i.e. the same outer losses one update later
             (theta_0 and R_0 of this window are theta_K and R_K of the previous one).
