@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=1")
 os.environ.setdefault("MPLBACKEND", "agg")
@@ -12,9 +13,13 @@ import pytest
 
 from mgrl.config import config_from_dict
 
-# Identical programs compiled by several tests (same shapes, other seeds) are compiled once.
-jax.config.update("jax_compilation_cache_dir", os.environ.get(
-    "MGRL_TEST_JAX_CACHE", os.path.join(os.path.dirname(__file__), "..", ".jax_cache", "tests")))
+# Identical programs compiled by several tests (same shapes, other seeds) are compiled once, in
+# this process and in the `python -m mgrl` / Snakemake / SLURM subprocesses alike: they inherit
+# $MGRL_JAX_CACHE (read by mgrl.__main__) and share one cache folder.
+JAX_CACHE = os.path.abspath(os.environ.setdefault(
+    "MGRL_JAX_CACHE", os.path.join(os.path.dirname(__file__), "..", ".jax_cache", "tests")))
+os.environ["MGRL_JAX_CACHE"] = JAX_CACHE
+jax.config.update("jax_compilation_cache_dir", JAX_CACHE)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
@@ -49,8 +54,23 @@ def tiny():
 
 
 def pytest_collection_modifyitems(config, items):
-    """The SLURM test first: with pytest-xdist's file-wise distribution (`pytest -n 2 --dist
-    loadfile --no-loadscope-reorder`) the other files run beside it on the other worker while it
-    waits on the scheduler. (Longest files first was slower: the training tests then compete
-    with the SLURM jobs.)"""
-    items.sort(key=lambda item: item.get_closest_marker("slurm") is None)
+    """The SLURM test last: its scenario runs in the background from the end of collection on
+    (see pytest_collection_finish), and the test only checks what it recorded."""
+    items.sort(key=lambda item: item.get_closest_marker("slurm") is not None)
+
+
+def pytest_collection_finish(session):
+    """Start the real-SLURM scenario of tests/test_slurm.py beside the rest of the suite: it waits
+    mostly on the scheduler. Under pytest-xdist the test starts it itself, in its worker."""
+    if os.environ.get("PYTEST_XDIST_WORKER") or session.config.option.collectonly:
+        return
+    if any(item.get_closest_marker("slurm") for item in session.items):
+        import test_slurm
+
+        test_slurm.start_background_scenario(session.config._tmp_path_factory.mktemp("slurm"))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    module = sys.modules.get("test_slurm")
+    if module is not None:
+        module.finish_background_scenario()

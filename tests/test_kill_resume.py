@@ -2,9 +2,10 @@
 training CLI and a Snakemake run resume from the last checkpoint and end where an uninterrupted
 run ends, and a killed job never leaves a metrics.parquet behind for a downstream rule to accept.
 
-Both tests run real processes on a config whose intervals take a fraction of a second each, so the
-kill lands between checkpoints; the slurm-marked tests/test_slurm.py does the same through SLURM
-(scancel, requeue).
+Both tests run real processes. The kill lands mid-run at a point the test controls, whatever the
+machine's speed: the job holds after its checkpoint of interval HOLD_AT (the test-only hook
+$MGRL_TEST_HOLD of mgrl.train) and the test kills it while it waits. The slurm-marked
+tests/test_slurm.py does the same through SLURM (scancel, requeue).
 """
 
 from __future__ import annotations
@@ -27,23 +28,17 @@ from mgrl import checkpoint as ckpt
 from mgrl.config import config_from_dict
 from mgrl.metrics import TIMING_COLUMNS
 from mgrl.train import checkpoint_dir, make_train
-from test_pipeline import ROOT, copy_workflow
+from test_pipeline import TINY, copy_workflow
 
-# One K=2 uniform run of 24 intervals, a checkpoint after each; 1000 inner updates make an interval
-# last a few tenths of a second on one CPU core, so a kill after checkpoint 2 lands mid-run.
-KILL = {
-    "name": "kill",
-    "seeds": [0],
-    "horizons": [2],
-    "schemes": {"uniform": {"kind": "uniform"}},
-    "env": {"num_rows": 5, "num_cols": 5, "time_limit": 8, "num_envs": 4, "rollout_length": 3},
-    "network": {"conv_channels": [4], "policy_hidden": [8], "value_hidden": [8]},
-    "train": {"num_intervals": 24, "inner_updates_per_interval": 1000, "checkpoint_every": 1},
-    "probe": {"num_samples": 4, "reference_horizon": 2, "reference_samples": 4, "checkpoints": [1],
-              "bootstrap": 50},
-}
+# The K=2 uniform run of tests/test_pipeline.py's TINY config (the same compiled program, so the
+# shared compilation cache serves it): 4 intervals, a checkpoint after each; killed while it holds
+# after checkpoint HOLD_AT.
+KILL = {**TINY, "name": "kill", "seeds": [0], "horizons": [2],
+        "schemes": {"uniform": {"kind": "uniform"}},
+        "train": {**TINY["train"], "num_intervals": 4}}
 HORIZON, SCHEME, SEED = 2, "uniform", 0
-ENV = dict(os.environ, MGRL_JAX_CACHE=str(ROOT / ".jax_cache" / "kill"))
+HOLD_AT = 2
+ENV = dict(os.environ)  # $MGRL_JAX_CACHE: the suite's shared cache (conftest)
 
 
 def train_command(config: Path, out: Path) -> list[str]:
@@ -57,15 +52,23 @@ def run_checkpoints(out: Path) -> Path:
     return checkpoint_dir(out, cfg.for_run(HORIZON, SCHEME, (SEED,)).hash())
 
 
-def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 180) -> None:
-    """Poll until ``path`` exists; fail if ``proc`` ends first (the kill would come too late)."""
+def held_env(hold: Path) -> dict[str, str]:
+    """The environment of a job that holds after its checkpoint of HOLD_AT until ``hold/release``."""
+    return dict(ENV, MGRL_TEST_HOLD=f"{HOLD_AT}:{hold}")
+
+
+def wait_until_held(hold: Path, proc: subprocess.Popen, log: Path | None = None,
+                    timeout: float = 600) -> None:
+    """Wait until the job holds (its marker in ``hold``); fail if ``proc`` ends first. The job
+    waits for the test, so the timeout only guards against a job that never gets there."""
+    marker = hold / f"K{HORIZON}-{SCHEME}-seed{SEED}.held"
     deadline = time.monotonic() + timeout
-    while not path.exists():
+    while not marker.exists():
         if proc.poll() is not None:
-            pytest.fail(f"the process ended (exit {proc.returncode}) before {path} appeared; "
-                        "make KILL's intervals longer")
+            pytest.fail(f"the process ended (exit {proc.returncode}) before it held at interval "
+                        f"{HOLD_AT}" + (f"; its log ends:\n{log.read_text()[-3000:]}" if log else ""))
         if time.monotonic() > deadline:
-            pytest.fail(f"{path} did not appear within {timeout}s")
+            pytest.fail(f"{marker} did not appear within {timeout}s")
         time.sleep(0.02)
 
 
@@ -134,9 +137,10 @@ def test_sigkilled_training_resumes_and_ends_identical_to_an_uninterrupted_run(
         config_file, uninterrupted, tmp_path):
     out = tmp_path / "killed"
     cmd = train_command(config_file, out)
-    victim = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    victim = subprocess.Popen(cmd, env=held_env(tmp_path / "hold"), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
     try:
-        wait_for(run_checkpoints(out) / "interval_000002", victim)
+        wait_until_held(tmp_path / "hold", victim)
         victim.send_signal(signal.SIGKILL)
     finally:
         victim.kill()
@@ -147,7 +151,7 @@ def test_sigkilled_training_resumes_and_ends_identical_to_an_uninterrupted_run(
     assert not list(out.glob("*.parquet")), "a partial Parquet file is visible"
     saved = [int(p.name.split("_")[1]) for p in ckpt.list_checkpoints(run_checkpoints(out))]
     last = max(saved)
-    assert 2 <= last < KILL["train"]["num_intervals"], f"kill came too late: checkpoints {saved}"
+    assert last == HOLD_AT < KILL["train"]["num_intervals"], f"checkpoints {saved}"
 
     rerun = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
@@ -172,11 +176,13 @@ def test_sigkilled_snakemake_run_leaves_nothing_downstream_accepts_and_resumes(
     target = f"results/runs/kill/K{HORIZON}/{SCHEME}/seed{SEED}/metrics.parquet"
     # --configfile takes several files: it must not be last, or it swallows the target.
     smk = [sys.executable, "-m", "snakemake", "--configfile", "kill.yaml", "--cores", "1"]
-    proc = subprocess.Popen([*smk, target], cwd=workdir, env=ENV, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    log = tmp_path / "snakemake.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([*smk, target], cwd=workdir, env=held_env(tmp_path / "hold"),
+                                stdout=out, stderr=subprocess.STDOUT)
     run_dir = workdir / Path(target).parent
     try:
-        wait_for(run_checkpoints(run_dir) / "interval_000002", proc)
+        wait_until_held(tmp_path / "hold", proc, log)
         kill_tree(proc.pid)
     finally:
         proc.kill()

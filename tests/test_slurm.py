@@ -2,12 +2,19 @@
 
 `pytest -m slurm` runs only this module. It starts SLURM with tests/slurm/cluster.sh (installing
 slurm-wlm and munge with apt-get when run as root; skipped when they are missing and cannot be
-installed), runs the tiny pipeline of tests/test_pipeline.py through the profile, and while the
-training jobs run it
-  * requeues one of them (`scontrol requeue`, what SLURM does to a pre-empted --requeue job): the job
-    restarts under the same SLURM id, resumes from its last checkpoint and this Snakemake run carries on;
+installed), runs the tiny pipeline of tests/test_pipeline.py through the profile, and
+  * requeues one training job (`scontrol requeue`, what SLURM does to a pre-empted --requeue job):
+    the job restarts under the same SLURM id, resumes from its last checkpoint and this Snakemake
+    run carries on;
   * cancels another (`scancel`): this run fails; the next run resumes that job and completes.
-The daemons are stopped again by the fixture's finalizer.
+Both interruptions land mid-run at a point the test controls, whatever the machine's speed: every
+training job of the first run holds after its checkpoint of interval HOLD_AT (the test-only hook
+$MGRL_TEST_HOLD of mgrl.train) until the test has interrupted two of them and releases the rest.
+
+The scenario mostly waits on the scheduler and on the executor's status polling, so it runs in a
+background thread started as soon as pytest has collected it (tests/conftest.py), beside the rest
+of the suite; the test itself comes last and checks what the scenario recorded. The daemons are
+stopped again at the end of the session.
 """
 
 from __future__ import annotations
@@ -15,7 +22,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import subprocess
+import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -31,11 +40,9 @@ pytestmark = pytest.mark.slurm
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
 PROFILE = ROOT / "profiles" / "slurm-test"
 RUN_TIMEOUT = 900  # seconds per Snakemake run; `timeout -k` because SIGTERM makes it wait for jobs
-# TINY with more intervals of the same compiled program (so the JAX cache of test_pipeline serves it)
-# and a pause after each checkpoint: a training job runs for >= 30 x 0.3 s whatever the machine's
-# speed, so the test can interrupt it between two checkpoints.
-CONFIG = {**TINY, "train": {**TINY["train"], "num_intervals": 30, "pause_after_checkpoint_s": 0.3}}
-INTERRUPT_AFTER = 3  # interrupt a job once it has checkpointed this interval (or a later one)
+# TINY itself (so the JAX cache of test_pipeline serves it): 3 intervals, a checkpoint after each.
+CONFIG = TINY
+HOLD_AT = 2  # every first-run training job holds after checkpointing this interval
 
 
 def sh(*cmd: str) -> str | None:
@@ -44,76 +51,135 @@ def sh(*cmd: str) -> str | None:
     return proc.stdout if proc.returncode == 0 else None
 
 
-@pytest.fixture(scope="module")
-def cluster(request):
-    if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
-        pytest.skip("snakemake-executor-plugin-slurm is not installed (pip install -e '.[test]')")
-
-    def stop():
-        proc = subprocess.run(["bash", str(CLUSTER), "stop"], capture_output=True, text=True)
-        print(proc.stderr)
-
-    try:
-        proc = subprocess.run(["bash", str(CLUSTER), "start"], capture_output=True, text=True,
-                              timeout=900)
-    except subprocess.TimeoutExpired:
-        stop()
-        raise
-    if proc.returncode == 4:  # not installed and not installable, or not root: nothing started
-        pytest.skip((proc.stderr.strip().splitlines() or ["no SLURM here"])[-1])
-    # Stop what this start started (also after a start that failed half-way); a cluster that was
-    # already up before the test (started by hand with cluster.sh) is left running.
-    if "[mgrl-slurm] started " in proc.stderr:
-        request.addfinalizer(stop)
-    assert proc.returncode == 0, f"cluster.sh start failed:\n{proc.stdout}\n{proc.stderr}"
-
-
-def training_jobs() -> dict[str, tuple[str, Path]]:
-    """SLURM id -> (state, run folder) of this cluster's training jobs, from the plugin's comment
-    `rule_train_wildcards_<horizon>_<scheme>_<group>`."""
+def training_jobs() -> dict[str, tuple[str, Path, str]]:
+    """SLURM id -> (state, run folder, hold marker name) of this cluster's training jobs, from the
+    plugin's comment `rule_train_wildcards_<horizon>_<scheme>_<group>`."""
     jobs = {}
     for line in (sh("squeue", "-h", "--states=all", "-o", "%i|%T|%k") or "").splitlines():
         job_id, state, comment = line.split("|", 2)
         if comment.startswith("rule_train_wildcards_"):
             horizon, rest = comment.removeprefix("rule_train_wildcards_").split("_", 1)
             scheme, group = rest.rsplit("_", 1)
-            jobs[job_id] = (state, Path(f"results/runs/tiny/K{horizon}/{scheme}/{group}"))
+            jobs[job_id] = (state, Path(f"results/runs/tiny/K{horizon}/{scheme}/{group}"),
+                            f"K{horizon}-{scheme}-{group}.held")
     return jobs
 
 
-def latest_checkpoint(run_dir: Path) -> int:
-    """The newest checkpointed interval under ``run_dir`` (0 if none). Older ones are pruned, so
-    test for "at least interval n", never for one interval's folder."""
-    return max((int(p.name.split("_")[1]) for p in run_dir.glob("checkpoints/*/interval_*")
-                if p.is_dir()), default=0)
-
-
-def interrupt_two_training_jobs(workdir: Path, run: subprocess.Popen, log: Path):
-    """Requeue the first running training job that has checkpointed and not finished, cancel the
-    second; let the requeued job start again at once (SLURM holds requeued jobs for ~2 minutes).
-    Returns (SLURM id, run folder) of the requeued and of the cancelled job."""
+def interrupt_two_held_training_jobs(hold: Path, run: subprocess.Popen, log: Path):
+    """Requeue the first training job that holds after its checkpoint of interval HOLD_AT and
+    cancel the second; then release every job (the marker `release`) and let the requeued job start
+    again at once (SLURM holds requeued jobs back for ~2 minutes). Jobs wait for the release, so
+    nothing here races the machine. Returns (SLURM id, run folder) of the requeued and the cancelled
+    job."""
     requeued = cancelled = None
     released = False
     deadline = time.monotonic() + RUN_TIMEOUT
     while not (cancelled and released):
         if run.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"could not interrupt two training jobs mid-run (requeued {requeued}, "
-                        f"cancelled {cancelled}; Snakemake exit {run.poll()}); raise CONFIG's "
-                        f"num_intervals or pause. Snakemake's log ends:\n{log.read_text()[-5000:]}")
-        for job_id, (state, run_dir) in training_jobs().items():
+            raise AssertionError(
+                f"could not interrupt two held training jobs (requeued {requeued}, cancelled "
+                f"{cancelled}; Snakemake exit {run.poll()}). Snakemake's log ends:\n"
+                f"{log.read_text()[-5000:]}")
+        for job_id, (state, run_dir, marker) in training_jobs().items():
             if requeued and job_id == requeued[0]:
                 if state == "PENDING" and not released:
                     released = sh("scontrol", "update", f"JobId={job_id}", "StartTime=now") is not None
                 continue
-            mid_run = (state == "RUNNING"
-                       and latest_checkpoint(workdir / run_dir) >= INTERRUPT_AFTER
-                       and not (workdir / run_dir / "metrics.parquet").exists())
-            if mid_run and requeued is None and sh("scontrol", "requeue", job_id) is not None:
+            held = state == "RUNNING" and (hold / marker).exists()
+            if held and requeued is None and sh("scontrol", "requeue", job_id) is not None:
                 requeued = (job_id, run_dir)
-            elif mid_run and cancelled is None and sh("scancel", job_id) is not None:
+            elif held and cancelled is None and sh("scancel", job_id) is not None:
                 cancelled = (job_id, run_dir)
-        time.sleep(0.1)
+                (hold / "release").touch()  # both interrupted: every other job may go on
+        time.sleep(0.2)
     return requeued, cancelled
+
+
+@dataclass
+class Scenario:
+    """What the background run of the SLURM scenario recorded, for the test to check."""
+
+    workdir: Path
+    skip: str | None = None  # why SLURM cannot run here (the test then skips)
+    error: BaseException | None = None
+    requeued: tuple[str, Path] | None = None
+    cancelled: tuple[str, Path] | None = None
+    first: subprocess.CompletedProcess | None = None
+    second: subprocess.CompletedProcess | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+    started_cluster: bool = False
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+_SCENARIO: Scenario | None = None
+
+
+def _run_scenario(sc: Scenario) -> None:
+    start = time.perf_counter()
+    try:
+        if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
+            sc.skip = "snakemake-executor-plugin-slurm is not installed (pip install -e '.[test]')"
+            return
+        proc = subprocess.run(["bash", str(CLUSTER), "start"], capture_output=True, text=True,
+                              timeout=900)
+        # Stop what this start started (also after a start that failed half-way); a cluster that
+        # was already up before the test (started by hand with cluster.sh) is left running.
+        sc.started_cluster = "[mgrl-slurm] started " in proc.stderr
+        if proc.returncode == 4:  # not installed and not installable, or not root: nothing started
+            sc.skip = (proc.stderr.strip().splitlines() or ["no SLURM here"])[-1]
+            return
+        assert proc.returncode == 0, f"cluster.sh start failed:\n{proc.stdout}\n{proc.stderr}"
+        sc.seconds["cluster_start"] = time.perf_counter() - start
+
+        workdir = copy_workflow(sc.workdir)
+        (workdir / "tiny.yaml").write_text(yaml.safe_dump(CONFIG))
+        hold = sc.workdir.parent / "hold"
+        hold.mkdir(parents=True, exist_ok=True)
+        # The copy keeps the shipped config.yaml: cluster jobs must use tiny.yaml alone (the
+        # Snakefile reads config.yaml only when no --configfile is given; the test checks the hash).
+        cmd = ["timeout", "-k", "10", str(RUN_TIMEOUT), *SNAKEMAKE, "--profile", str(PROFILE),
+               "--configfile", "tiny.yaml"]
+        # sbatch --export=ALL: the jobs see the hold hook and the shared compilation cache.
+        env = dict(os.environ, MGRL_TEST_HOLD=f"{HOLD_AT}:{hold}")
+        first_log = sc.workdir.parent / "first.log"
+        with open(first_log, "w") as log:
+            first = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                sc.requeued, sc.cancelled = interrupt_two_held_training_jobs(hold, first, first_log)
+                first.wait(timeout=RUN_TIMEOUT + 30)
+            finally:
+                if first.poll() is None:
+                    first.kill()
+                (hold / "release").touch()
+        sc.first = subprocess.CompletedProcess(cmd, first.returncode, first_log.read_text(), "")
+        sc.seconds["first_run"] = time.perf_counter() - start
+        sc.second = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
+        sc.seconds["both_runs"] = time.perf_counter() - start
+    except BaseException as err:  # reported by the test
+        sc.error = err
+    finally:
+        sc.done.set()
+
+
+def start_background_scenario(base: Path) -> Scenario:
+    """Start the scenario in a daemon thread (once per session); returns its record."""
+    global _SCENARIO
+    if _SCENARIO is None:
+        _SCENARIO = Scenario(workdir=base / "workflow")
+        threading.Thread(target=_run_scenario, args=(_SCENARIO,), name="slurm-scenario",
+                         daemon=True).start()
+    return _SCENARIO
+
+
+def finish_background_scenario() -> None:
+    """End of session: wait for a running scenario (it kills its own runs on timeout), then stop
+    the daemons it started."""
+    if _SCENARIO is None:
+        return
+    _SCENARIO.done.wait(timeout=2 * RUN_TIMEOUT + 120)
+    if _SCENARIO.started_cluster:
+        proc = subprocess.run(["bash", str(CLUSTER), "stop"], capture_output=True, text=True)
+        print(proc.stderr)
 
 
 def train_log(workdir: Path, run_dir: Path) -> str:
@@ -121,42 +187,30 @@ def train_log(workdir: Path, run_dir: Path) -> str:
     return (workdir / f"results/logs/tiny/train/{k}_{scheme}_{group}.log").read_text()
 
 
-def test_tiny_pipeline_on_slurm_resumes_after_requeue_and_scancel(cluster, tmp_path):
-    workdir = copy_workflow(tmp_path / "workflow")
-    (workdir / "tiny.yaml").write_text(yaml.safe_dump(CONFIG))
-    # The copy keeps the shipped config.yaml: cluster jobs must use tiny.yaml alone (the Snakefile
-    # reads config.yaml only when no --configfile is given; the config_hash check below tests it).
-    cmd = ["timeout", "-k", "10", str(RUN_TIMEOUT), *SNAKEMAKE, "--profile", str(PROFILE),
-           "--configfile", "tiny.yaml"]
-    env = dict(os.environ, MGRL_JAX_CACHE=str(ROOT / ".jax_cache" / "pipeline"))
-    start = time.perf_counter()
-
-    with open(tmp_path / "first.log", "w") as log:
-        first = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            (requeued_id, requeued), (cancelled_id, cancelled) = interrupt_two_training_jobs(
-                workdir, first, tmp_path / "first.log")
-            first.wait(timeout=RUN_TIMEOUT + 30)
-        finally:
-            if first.poll() is None:
-                first.kill()
-    first_log = (tmp_path / "first.log").read_text()
-    print(f"first run (interrupted): {time.perf_counter() - start:.0f}s")
-    assert first.returncode not in (0, 124, 137), first_log[-5000:]
+def test_tiny_pipeline_on_slurm_resumes_after_requeue_and_scancel(tmp_path_factory):
+    sc = start_background_scenario(tmp_path_factory.mktemp("slurm"))  # no-op if conftest did
+    assert sc.done.wait(timeout=2 * RUN_TIMEOUT + 960), "the SLURM scenario did not finish"
+    if sc.skip:
+        pytest.skip(sc.skip)
+    if sc.error is not None:
+        raise sc.error
+    print(f"SLURM scenario seconds: {sc.seconds}")
+    workdir = sc.workdir
+    (requeued_id, requeued), (cancelled_id, cancelled) = sc.requeued, sc.cancelled
+    first_log = sc.first.stdout
+    assert sc.first.returncode not in (0, 124, 137), first_log[-5000:]
     assert f"SLURM-job '{cancelled_id}' failed, SLURM status is: 'CANCELLED'" in first_log, \
         first_log[-5000:]
     # The requeued job ran again under its SLURM id, resumed, and finished within the first run.
     assert (workdir / requeued / "metrics.parquet").exists(), first_log[-5000:]
-    assert "from checkpoint at interval" in train_log(workdir, requeued)
-    # The cancelled one left checkpoints and no metrics.parquet.
-    assert not (workdir / cancelled / "metrics.parquet").exists()
-    assert list((workdir / cancelled).glob("checkpoints/*/interval_*"))
+    assert f"from checkpoint at interval {HOLD_AT} " in train_log(workdir, requeued)
 
-    second = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
-    print(f"both runs: {time.perf_counter() - start:.0f}s")
+    second = sc.second
     assert second.returncode == 0, (second.stdout + second.stderr)[-5000:]
+    # The cancelled job had left its checkpoints (and no metrics.parquet): the rerun resumed it.
     resumed = [line for line in train_log(workdir, cancelled).splitlines() if "resuming" in line]
-    assert resumed and "from checkpoint at interval" in resumed[0], train_log(workdir, cancelled)
+    assert resumed and f"from checkpoint at interval {HOLD_AT} " in resumed[0], \
+        train_log(workdir, cancelled)
 
     results = workdir / "results"
     assert_final_outputs(results)

@@ -16,6 +16,7 @@ from mgrl import checkpoint as ckpt
 from mgrl.env import random_policy_stats
 from mgrl.metrics import COLUMNS, TIMING_COLUMNS
 from mgrl import metrics as metrics_io
+from mgrl.code import PACKAGE_DIR, TRAINING_MODULES, code_hash
 from mgrl.train import checkpoint_dir, make_train, run_training
 
 
@@ -103,7 +104,9 @@ def test_changed_config_starts_afresh_and_keeps_the_old_checkpoints(tiny, tmp_pa
     frame = run_training(other, 1, "last", [0], tmp_path / "r", progress=False, stop_after=1)
     assert frame["interval"].tolist() == [1]  # not resumed from the first config's state
     hashes = sorted(p.name for p in (tmp_path / "r" / "checkpoints").iterdir())
-    assert hashes == sorted([tiny.for_run(1, "last", (0,)).hash(), other.for_run(1, "last", (0,)).hash()])
+    code = code_hash(TRAINING_MODULES)
+    assert hashes == sorted([f"{tiny.for_run(1, 'last', (0,)).hash()}-{code}",
+                             f"{other.for_run(1, 'last', (0,)).hash()}-{code}"])
     # A checkpoint whose manifest says it belongs elsewhere is refused, by path.
     template = jax.eval_shape(make_train(tiny, 1, "last").init, jnp.asarray([0]))
     wrong = dict(metrics_io.run_identity(tiny.for_run(1, "last", (0,)), 1, "last", [0]),
@@ -111,6 +114,40 @@ def test_changed_config_starts_afresh_and_keeps_the_old_checkpoints(tiny, tmp_pa
     with pytest.raises(ckpt.CheckpointError, match="interval_000001"):
         ckpt.load_latest(checkpoint_dir(tmp_path / "r", tiny.for_run(1, "last", (0,)).hash()),
                          template, wrong)
+
+
+def test_changed_training_code_starts_afresh_and_keeps_the_old_checkpoints(tiny, tmp_path,
+                                                                          monkeypatch):
+    """A rerun after an edit of the training code (what the train rule's code inputs trigger)
+    must retrain, not resume from (or overwrite) the old code's checkpoints."""
+    run_training(tiny, 1, "last", [0], tmp_path, progress=False, stop_after=2)
+    old = checkpoint_dir(tmp_path, tiny.for_run(1, "last", (0,)).hash())
+    saved = sorted(p.name for p in old.iterdir())
+    assert saved and old.name.endswith(code_hash(TRAINING_MODULES))
+    monkeypatch.setattr(metrics_io, "code_hash", lambda modules: "edited0code0")
+    frame = run_training(tiny, 1, "last", [0], tmp_path, progress=False, stop_after=1)
+    assert frame["interval"].tolist() == [1]  # not resumed from interval 2 of the old code
+    assert sorted(p.name for p in old.iterdir()) == saved  # the old checkpoints are untouched
+    new = checkpoint_dir(tmp_path, tiny.for_run(1, "last", (0,)).hash(), "edited0code0")
+    assert [p.name for p in new.iterdir()] == ["interval_000001"]
+
+
+def test_code_hash_follows_the_content_of_the_listed_modules(tmp_path):
+    import shutil
+
+    package = tmp_path / "mgrl"
+    shutil.copytree(PACKAGE_DIR, package, ignore=shutil.ignore_patterns("__pycache__"))
+    before = code_hash(TRAINING_MODULES, package)
+    assert before == code_hash(TRAINING_MODULES) and len(before) == 12
+    (package / "analysis.py").write_text("# not a training module\n")
+    assert code_hash(TRAINING_MODULES, package) == before
+    for module in TRAINING_MODULES:
+        path = package / f"{module}.py"
+        original = path.read_bytes()
+        path.write_bytes(original + b"\n# an edit\n")
+        assert code_hash(TRAINING_MODULES, package) != before, module
+        path.write_bytes(original)
+    assert code_hash(TRAINING_MODULES, package) == before
 
 
 def test_half_written_checkpoints_of_killed_jobs_are_removed_on_resume(tiny, tmp_path):

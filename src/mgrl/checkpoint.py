@@ -90,7 +90,7 @@ def load(path: Path, template: Any, identity: dict | None = None) -> tuple[int, 
     except (OSError, ValueError) as err:
         raise CheckpointError(f"checkpoint {path}: unreadable manifest.json ({err})") from err
     if identity is not None:
-        for key in ("run", "config_hash", "seeds"):
+        for key in ("run", "config_hash", "code_hash", "seeds"):
             if manifest.get(key) != identity.get(key):
                 raise CheckpointError(
                     f"checkpoint {path} belongs to a different run or config ({key}: "

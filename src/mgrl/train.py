@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ import pandas as pd
 from mgrl import checkpoint as ckpt
 from mgrl import metrics as metrics_io
 from mgrl.agent import AgentState, MetaGradientAgent
+from mgrl.code import TRAINING_MODULES, code_hash
 from mgrl.config import BASELINE_SCHEME, ExperimentConfig, scheme_weights
 from mgrl.networks import make_actor_critic
 
@@ -115,8 +117,12 @@ def _all_finite(m: dict) -> np.ndarray:
     return ok
 
 
-def checkpoint_dir(out_dir: str | Path, config_hash: str) -> Path:
-    return Path(out_dir) / "checkpoints" / config_hash
+def checkpoint_dir(out_dir: str | Path, config_hash: str, training_code_hash: str | None = None) -> Path:
+    """``out_dir/checkpoints/<config hash>-<code hash>``: a run resumes only from checkpoints of
+    the same settings *and* the same training code (default: the code as it is now)."""
+    if training_code_hash is None:
+        training_code_hash = code_hash(TRAINING_MODULES)
+    return Path(out_dir) / "checkpoints" / f"{config_hash}-{training_code_hash}"
 
 
 def run_training(
@@ -132,7 +138,7 @@ def run_training(
 
     Writes ``out_dir/metrics.parquet`` atomically when all ``cfg.train.num_intervals`` intervals are
     done, and checkpoints every ``cfg.train.checkpoint_every`` intervals under
-    ``out_dir/checkpoints/<config hash>/``.
+    ``out_dir/checkpoints/<config hash>-<code hash>/``.
     ``stop_after`` (tests) returns early after that many intervals of this call, as a kill would.
     """
     out_dir = Path(out_dir)
@@ -140,9 +146,9 @@ def run_training(
     cfg = cfg.for_run(horizon, scheme, tuple(seeds))
     trainer = make_train(cfg, horizon, scheme)
     identity = metrics_io.run_identity(cfg, horizon, scheme, seeds)
-    # Checkpoints are namespaced by the run's config hash: a changed config starts afresh and
-    # never resumes from (or overwrites) another config's states.
-    ckpt_dir = checkpoint_dir(out_dir, identity["config_hash"])
+    # Checkpoints are namespaced by the run's config and code hashes: a changed config or changed
+    # training code starts afresh and never resumes from (or overwrites) another's states.
+    ckpt_dir = checkpoint_dir(out_dir, identity["config_hash"], identity["code_hash"])
 
     for stale in ckpt.remove_stale_temporaries(ckpt_dir):  # a job killed while writing one
         log.info("removed the half-written checkpoint %s", stale)
@@ -192,8 +198,7 @@ def run_training(
                 or interval in cfg.probe.checkpoints):
             ckpt.save(ckpt_dir, interval, state, pd.DataFrame(rows), identity,
                       keep=frozenset(cfg.probe.checkpoints))
-            if cfg.train.pause_after_checkpoint_s:  # test-only: a window to interrupt the job
-                time.sleep(cfg.train.pause_after_checkpoint_s)
+            _hold_if_asked(interval, identity["run"], seeds)
         done_here += 1
         if stop_after is not None and done_here >= stop_after and interval < total:
             return pd.DataFrame(rows)
@@ -202,6 +207,30 @@ def run_training(
     frame = metrics_io.to_frame(rows, identity)
     metrics_io.write_parquet_atomic(frame, out_dir / "metrics.parquet")
     return frame
+
+
+HOLD_ENV = "MGRL_TEST_HOLD"  # test-only: "<interval>:<folder>", see _hold_if_asked
+
+
+def _hold_if_asked(interval: int, run: str, seeds: Sequence[int]) -> None:
+    """Test-only pre-emption point. With ``$MGRL_TEST_HOLD = "<n>:<folder>"``, a job that has just
+    checkpointed interval ``n`` writes ``<folder>/<run>-seed<seeds>.held`` and waits until
+    ``<folder>/release`` exists. A test kills, requeues or cancels the job while it waits, so the
+    interruption lands mid-run however fast or slow the machine is. A resumed job starts after
+    interval ``n`` and never waits again."""
+    spec = os.environ.get(HOLD_ENV)
+    if not spec:
+        return
+    at, folder = spec.split(":", 1)
+    folder = Path(folder)
+    if interval != int(at) or (folder / "release").exists():
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = folder / f"{run}-seed{'-'.join(map(str, seeds))}.held"
+    marker.write_text(f"{os.getpid()}\n")
+    log.info("%s: holding after checkpoint %d until %s exists", run, interval, folder / "release")
+    while not (folder / "release").exists():
+        time.sleep(0.05)
 
 
 def _progress(name: str, start: int, total: int, progress: bool | None):

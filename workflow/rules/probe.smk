@@ -4,6 +4,7 @@
 rule probe:
     input:
         run=lambda wc: f"{RUNS}/K1/{BASELINE_SCHEME}/{group_of(wc.seed)}/metrics.parquet",
+        code=PROBE_CODE,
     output:
         summary=f"{PROBES}/seed{{seed}}/summary.parquet",
         samples=f"{PROBES}/seed{{seed}}/samples.parquet",

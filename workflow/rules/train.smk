@@ -2,6 +2,8 @@
 
 
 rule train:
+    input:
+        code=TRAINING_CODE,
     output:
         f"{RUNS}/K{{horizon}}/{{scheme}}/{{group}}/metrics.parquet",
     log:
