@@ -1,7 +1,7 @@
 # Multi-step and mixing meta-gradients on Jumanji Snake: every result from config.yaml.
 #   snakemake --cores 2                               # everything
 #   snakemake --cores 2 results/figures/variance.png  # one figure, and only what it needs
-#   snakemake --report results/report.html            # HTML report of all figures
+#   snakemake --report results/report.html            # HTML report: figures, claims and sensitivity tables
 #   snakemake --cores 2 --configfile other.yaml       # another experiment (replaces config.yaml)
 from snakemake.utils import min_version
 
@@ -20,6 +20,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/probe.smk"
 include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/sensitivity.smk"
 include: "workflow/rules/figures.smk"
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import yaml
 
-from mgrl.config import ExperimentConfig
+from mgrl.config import AnalysisConfig, ExperimentConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,7 +36,7 @@ def test_conda_env_pins_agree_with_pyproject_and_lock():
 
 def test_schema_defaults_equal_dataclass_defaults():
     schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
-    defaults = ExperimentConfig().to_dict()
+    defaults = {**ExperimentConfig().to_dict(), **AnalysisConfig().to_dict()}  # analysis sections too
     checked = 0
     for key, spec in schema["properties"].items():
         if "properties" in spec:

@@ -14,11 +14,13 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-from mgrl.config import load_config
+from mgrl.analysis import CLAIM_COLUMNS
+from mgrl.config import load_config, scheme_weights
 from mgrl.figures import FIGURES
 from mgrl.metrics import COLUMNS
 
@@ -80,14 +82,52 @@ def job_counts(proc) -> dict[str, int]:
 
 
 def expected_jobs(cfg_path: Path) -> dict[str, int]:
-    """The jobs `snakemake -n` must list for a config, computed from the config alone."""
+    """The jobs `snakemake -n` must list for a config, computed from the config alone.
+
+    Per seed group: a2c, one run per distinct weight vector at each K (schemes with equal weights
+    are one estimator, e.g. every scheme at K = 1, uniform and lambda_0.5 at K = 2), and one a2c run
+    per fixed gamma of the sensitivity sweep other than agent.gamma_init (that one is the a2c run).
+    """
     cfg = load_config(cfg_path)
+    raw = yaml.safe_load(cfg_path.read_text())
     groups = -(-len(cfg.seeds) // cfg.seeds_per_job)
-    per_group = 1 + sum(1 if k == 1 else len(cfg.schemes) for k in cfg.horizons)  # a2c + runs
-    counts = {"train": groups * per_group, "probe": len(cfg.seeds), "aggregate_training": 1,
-              "aggregate_probes": 1, "claims": 1, "all": 1}
+    distinct = sum(len({tuple(np.round(scheme_weights(s, k), 12)) for s in cfg.schemes.values()
+                        if s.kind != "custom" or len(s.weights) == k}) for k in cfg.horizons)
+    gammas = (raw.get("sensitivity") or {}).get("gammas", [])
+    sweep = sum(1 for g in gammas if g != cfg.agent.gamma_init)
+    counts = {"train": groups * (1 + distinct + sweep), "probe": len(cfg.seeds),
+              "aggregate_training": 1, "aggregate_probes": 1, "aggregate_sensitivity": 1,
+              "claims": 1, "all": 1}
     counts.update({f"figure_{f}": 1 for f in FIGURES})
     return counts
+
+
+def test_expected_jobs_of_the_default_config_by_hand():
+    # 3 seeds, K in {1, 2, 4, 8}, schemes last/uniform/lambda_0.5: K=1 one run, K=2 two (uniform and
+    # lambda_0.5 coincide), K=4 and K=8 three each; plus a2c; plus gammas 0.5, 0.95, 0.99 (0.8 is
+    # gamma_init, the a2c run itself).
+    counts = expected_jobs(ROOT / "config.yaml")
+    cfg = load_config(ROOT / "config.yaml")
+    assert cfg.horizons == (1, 2, 4, 8) and len(cfg.seeds) == 3 and cfg.seeds_per_job == 1
+    assert counts["train"] == 3 * (1 + (1 + 2 + 3 + 3) + 3)
+
+
+def test_sensitivity_runs_reuse_the_train_rule_once_per_new_gamma(tmp_path):
+    workdir = copy_workflow(tmp_path)
+    config = dict(TINY, sensitivity={"gammas": [0.5, 0.8, 0.95]})  # 0.8 = gamma_init: the a2c run
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = snakemake(workdir, "-n", "--printshellcmds", config=config)
+    counts = job_counts(proc)
+    assert counts == expected_jobs(path)
+    assert counts["train"] == 2 * (1 + 1 + 2 + 2)  # seeds x (a2c, K1, K2 x 2, gammas 0.5 and 0.95)
+    text = proc.stdout + proc.stderr
+    for gamma in ("0.5", "0.95"):
+        for seed in (0, 1):
+            assert f"results/runs/tiny/K1/a2c_gamma{gamma}/seed{seed}/metrics.parquet" in text
+    assert "a2c_gamma0.8" not in text
+    command = next(line for line in text.splitlines() if "--scheme a2c_gamma0.95" in line)
+    assert '"gamma_init": 0.95' in command and '"learn": []' in command  # fixed gamma, no meta
 
 
 @pytest.fixture(scope="module")
@@ -115,23 +155,30 @@ def test_dry_run_lists_exactly_the_expected_jobs_for_the_shipped_configs(tmp_pat
 
 
 def assert_final_outputs(results: Path) -> None:
-    """Every figure (PNG and PDF), every table, and a claims table with C1-C4 and verdicts."""
+    """Every figure (PNG and PDF), every table, and a claims table with C1-C5 and verdicts."""
     for name in FIGURES:
         for ext in ("png", "pdf"):
             path = results / "figures" / f"{name}.{ext}"
             assert path.is_file() and path.stat().st_size > 1000, path
-    for table in ("claims.md", "claims.csv", "learning.csv", "estimators.csv", "variance_reduction.csv"):
+    for table in ("claims.md", "claims.csv", "claims.html", "learning.csv", "estimators.csv",
+                  "variance_reduction.csv", "gamma_sensitivity.csv", "gamma_sensitivity.html"):
         assert (results / "tables" / table).stat().st_size > 0, table
     claims = pd.read_csv(results / "tables" / "claims.csv")
-    assert set(claims["claim"]) == {"C1", "C2", "C3", "C4"}
-    assert set(claims["holds"]) <= {"holds", "not confirmed"}
+    assert list(claims.columns) == list(CLAIM_COLUMNS)
+    assert set(claims["claim"]) == {"C1", "C2", "C3", "C4", "C5"}
+    assert set(claims["verdict"]) <= {"holds", "contradicted", "inconclusive"}
+    assert claims["unit"].str.startswith("seeds (n=").all()
+    estimators = pd.read_csv(results / "tables" / "estimators.csv")
+    assert ((estimators.cosine_to_reference_lo >= -1) & (estimators.cosine_to_reference_hi <= 1)).all()
+    for col in ("variance_trace", "snr"):
+        assert (estimators[f"{col}_lo"] > 0).all(), col
 
 
 def test_end_to_end_outputs_and_schemas(tiny_run):
     results = tiny_run / "results"
     assert_final_outputs(results)
     runs = sorted((results / "runs" / "tiny").glob("K*/*/seed*/metrics.parquet"))
-    assert len(runs) == 2 * 4  # seeds x (a2c, K1, K2 last, K2 uniform)
+    assert len(runs) == 2 * 4  # seeds x (a2c, K1, K2 last, K2 uniform); no sensitivity sweep
     for path in runs:
         assert list(pd.read_parquet(path).columns) == list(COLUMNS)
     training = pd.read_parquet(results / "metrics" / "training.parquet")
@@ -139,6 +186,12 @@ def test_end_to_end_outputs_and_schemas(tiny_run):
     assert len(training) == 8 * TINY["train"]["num_intervals"]
     assert set(zip(training.horizon, training.scheme)) == {(1, "a2c"), (1, "last"), (2, "last"),
                                                           (2, "uniform")}
+    assert len(pd.read_parquet(results / "metrics" / "sensitivity.parquet")) == 0  # sweep off
+    table = pd.read_csv(results / "tables" / "gamma_sensitivity.csv")
+    fixed = table[table.kind == "fixed"]  # the sweep is off: the a2c run alone, at gamma_init
+    assert list(fixed.gamma) == [0.8] and (fixed.seeds == 2).all()
+    assert set(zip(table[table.kind == "meta-learned"].horizon,
+                   table[table.kind == "meta-learned"].scheme)) == {(1, "last"), (2, "last"), (2, "uniform")}
     from mgrl.probe import SUMMARY_COLUMNS
 
     summary = pd.read_parquet(results / "metrics" / "probe_summary.parquet")
@@ -148,6 +201,7 @@ def test_end_to_end_outputs_and_schemas(tiny_run):
     assert report.returncode == 0
     html = (results / "report.html").read_text(errors="replace")
     assert len(html) > 10_000
+    assert "claims.html" in html and "gamma_sensitivity.html" in html  # the tables, not just figures
 
 
 def test_editing_one_figure_module_reruns_only_that_figure(tiny_run):

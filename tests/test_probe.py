@@ -244,10 +244,18 @@ def test_bootstrap_is_seeded_and_summary_uses_only_probed_parameters():
     both = probe.summarise_samples(x, ref, META_PARAMETERS, 200, np.random.default_rng(3))
     assert both["variance_trace"] == pytest.approx(both["var_gamma"] + both["var_lambda"])
     assert both["var_lambda"] == a["var_lambda"]  # per-parameter columns cover every parameter
+    assert -1 <= both["cosine_to_reference_lo"] <= both["cosine_to_reference_hi"] <= 1
+    # The debiased bias: ||mean - ref||^2 minus both sampling variances over their sample counts.
+    plain = np.sum((x.mean(0) - ref.mean(0)) ** 2)
+    expected = plain - x.var(0, ddof=1).sum() / 32 - ref.var(0, ddof=1).sum() / 16
+    assert both["bias2_debiased"] == pytest.approx(expected)
+    assert both["relative_bias2"] == pytest.approx(expected / np.sum(ref.mean(0) ** 2))
+    assert both["reference_var_lambda"] == pytest.approx(ref[:, 1].var(ddof=1))
 
 
-def test_probed_parameters_follow_meta_learn():
-    assert probe.probed_parameters(tiny_config(meta={"learn": ["gamma"]})) == ("gamma",)
+def test_every_meta_parameter_direction_is_probed():
+    # Learned or not: with gamma alone the cosine of a 1-d mean would only be a sign.
+    assert probe.probed_parameters(tiny_config(meta={"learn": ["gamma"]})) == META_PARAMETERS
     assert probe.probed_parameters(tiny_config(meta={"learn": []})) == META_PARAMETERS
     both = tiny_config(meta={"learn": ["lambda", "gamma"]})
     assert probe.probed_parameters(both) == META_PARAMETERS

@@ -1,4 +1,4 @@
-"""Command line: ``python -m mgrl train|probe|validate|columns``.
+"""Command line: ``python -m mgrl train|probe|validate|aggregate|claims|figure|columns``.
 
 Examples::
 
@@ -15,7 +15,8 @@ import logging
 import os
 import sys
 
-from mgrl.config import BASELINE_SCHEME, ConfigError, ExperimentConfig, config_from_dict, load_config
+from mgrl.config import (BASELINE_SCHEME, ClaimsConfig, ConfigError, ExperimentConfig,
+                         config_from_dict, load_config, sensitivity_gamma)
 
 
 def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_config_arguments(train)
     train.add_argument("--horizon", type=int, required=True, help="K, inner steps per meta-update")
     train.add_argument("--scheme", required=True,
-                       help=f"a scheme name from the config's `schemes`, or '{BASELINE_SCHEME}'")
+                       help=f"a scheme name from the config's `schemes`, or '{BASELINE_SCHEME}', or "
+                            f"'{BASELINE_SCHEME}_gamma<g>' (the baseline at fixed gamma g)")
     train.add_argument("--seed", type=int, action="append", required=True,
                        help="training seed; repeat to train several seeds vmapped in one job")
     train.add_argument("--out", required=True, help="output folder (metrics.parquet, checkpoints/)")
@@ -59,27 +61,39 @@ def _parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check a config and exit")
     _add_config_arguments(validate)
 
-    agg = sub.add_parser("aggregate", help="concatenate Parquet files and write a summary table")
-    agg.add_argument("kind", choices=("training", "probes"))
-    agg.add_argument("--inputs", nargs="+", required=True, help="per-job Parquet files")
+    aliases_help = ("'K:alias=trained;...': schemes with the same weights as another at K, trained "
+                    "once (default: all schemes alias the K = 1 run)")
+    agg = sub.add_parser("aggregate", help="concatenate Parquet files and write summary tables")
+    agg.add_argument("kind", choices=("training", "probes", "sensitivity"))
+    agg.add_argument("--inputs", nargs="*", default=[], help="per-job Parquet files (sensitivity: "
+                     "the fixed-gamma runs, possibly none)")
     agg.add_argument("--samples", nargs="*", default=[], help="probes: per-seed samples Parquet")
+    agg.add_argument("--training", help="sensitivity: the aggregated training dataset")
     agg.add_argument("--out", required=True, help="aggregated Parquet dataset")
     agg.add_argument("--out-samples", help="probes: aggregated samples Parquet")
-    agg.add_argument("--table", nargs="+", required=True, help="summary CSV table(s)")
+    agg.add_argument("--table", nargs="+", required=True,
+                     help="summary table(s): CSV; sensitivity: CSV and HTML")
     agg.add_argument("--schemes", required=True, help="comma-separated scheme names, in order")
+    agg.add_argument("--aliases", help=aliases_help)
 
-    claims = sub.add_parser("claims", help="the C1-C4 claims table from aggregated data")
+    claims = sub.add_parser("claims", help="the C1-C5 claims table from aggregated data")
     claims.add_argument("--training", required=True)
     claims.add_argument("--probe-summary", required=True)
     claims.add_argument("--schemes", required=True)
+    claims.add_argument("--aliases", help=aliases_help)
+    claims.add_argument("--return-margin", type=float, default=ClaimsConfig.return_margin,
+                        help="delta of C4/C5 as a fraction of the a2c final return (claims.return_margin)")
     claims.add_argument("--out-md", required=True)
     claims.add_argument("--out-csv", required=True)
+    claims.add_argument("--out-html", help="the table as a small HTML page (the Snakemake report)")
 
     fig = sub.add_parser("figure", help="render one figure (PNG and PDF)")
     fig.add_argument("name")
     fig.add_argument("--training")
     fig.add_argument("--probe-summary")
+    fig.add_argument("--sensitivity")
     fig.add_argument("--schemes", required=True)
+    fig.add_argument("--aliases", help=aliases_help)
     fig.add_argument("--out", required=True, help="PNG path; the PDF goes beside it")
 
     columns = sub.add_parser("columns", help="print documented Parquet columns as Markdown")
@@ -88,49 +102,89 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _aliases(args) -> dict:
+    from mgrl import analysis
+    from mgrl.config import parse_aliases
+
+    if args.aliases is None:
+        return analysis.k1_aliases(args.schemes.split(","))
+    return parse_aliases(args.aliases)
+
+
 def _aggregate(args) -> None:
     from mgrl import analysis
-    from mgrl.metrics import write_parquet_atomic
+    from mgrl.io import read_parquet, read_parquets, write_parquet_atomic, write_text_atomic
+    from mgrl.metrics import COLUMNS
 
-    schemes = args.schemes.split(",")
-    frame = analysis.read_parquets(args.inputs)
+    schemes, aliases = args.schemes.split(","), _aliases(args)
+    if args.kind == "sensitivity":
+        frame = read_parquets(args.inputs) if args.inputs else _empty_frame(COLUMNS)
+        write_parquet_atomic(frame, args.out)
+        table = analysis.sensitivity_table(read_parquet(args.training), frame)
+        csv_path, *html = args.table
+        write_text_atomic(csv_path, table.to_csv(index=False))
+        for path in html:
+            write_text_atomic(path, analysis.table_html(
+                table, "Final return vs gamma (fixed-gamma a2c and meta-learned runs)",
+                "Mean and 95% t-CI over seeds of the final return (last quarter of training); "
+                "gamma: the fixed gamma, or the meta-learned runs' final gamma."))
+        return
+    frame = read_parquets(args.inputs)
     write_parquet_atomic(frame, args.out)
     if args.kind == "training":
-        tables = [analysis.learning_table(analysis.expand_k1(frame, schemes))]
+        tables = [analysis.learning_table(analysis.expand_aliases(frame, aliases))]
     else:
         if args.out_samples:
-            write_parquet_atomic(analysis.read_parquets(args.samples), args.out_samples)
-        tables = [analysis.estimator_table(analysis.expand_k1(frame, schemes)),
-                  analysis.variance_reduction_table(analysis.expand_k1(frame, schemes), schemes)]
+            write_parquet_atomic(read_parquets(args.samples), args.out_samples)
+        expanded = analysis.expand_aliases(frame, aliases)
+        tables = [analysis.estimator_table(expanded),
+                  analysis.variance_reduction_table(expanded, schemes)]
     for table, path in zip(tables, args.table):
-        analysis.write_text_atomic(path, table.to_csv(index=False))
+        write_text_atomic(path, table.to_csv(index=False))
+
+
+def _empty_frame(columns) -> "object":
+    import pandas as pd
+
+    return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
 
 
 def _claims(args) -> None:
     from mgrl import analysis
+    from mgrl.io import read_parquet, write_text_atomic
 
-    schemes = args.schemes.split(",")
-    claims = analysis.claims_table(analysis.read_parquet(args.training),
-                                   analysis.read_parquet(args.probe_summary), schemes)
-    analysis.write_text_atomic(args.out_csv, claims.to_csv(index=False))
-    analysis.write_text_atomic(args.out_md, analysis.claims_markdown(claims))
+    claims = analysis.claims_table(read_parquet(args.training), read_parquet(args.probe_summary),
+                                   args.schemes.split(","), return_margin=args.return_margin,
+                                   aliases=_aliases(args))
+    write_text_atomic(args.out_csv, claims.to_csv(index=False))
+    write_text_atomic(args.out_md, analysis.claims_markdown(claims))
+    if args.out_html:
+        write_text_atomic(args.out_html, analysis.table_html(
+            claims, "Claims C1-C5: values, 95% CIs over seeds, verdicts",
+            "Verdicts are holds / contradicted / inconclusive; a CI too wide to exclude the null "
+            "(or the margin) is inconclusive. 'power' compares the CI's half-width with the effect "
+            "size or margin the claim needs."))
 
 
 def _figure(args) -> None:
     import importlib
 
-    from mgrl.analysis import read_parquet
+    from mgrl.analysis import expand_aliases
     from mgrl.figures import FIGURES
+    from mgrl.io import read_parquet
 
     if args.name not in FIGURES:
         raise SystemExit(f"error: unknown figure '{args.name}' (known: {', '.join(FIGURES)})")
     module = importlib.import_module(f"mgrl.figures.{args.name}")
+    aliases = _aliases(args)
     data = {}
     for name in module.INPUTS:
         path = getattr(args, name)
         if path is None:
             raise SystemExit(f"error: figure '{args.name}' needs --{name.replace('_', '-')}")
         data[name] = read_parquet(path)
+        if name in ("training", "probe_summary") and getattr(module, "EXPAND_ALIASES", True):
+            data[name] = expand_aliases(data[name], aliases)
     module.plot(data, args.schemes.split(","), args.out)
 
 
@@ -171,8 +225,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "train":
             cfg.scheme(args.scheme)  # unknown scheme -> ConfigError before any work
-            if args.scheme == BASELINE_SCHEME and args.horizon != 1:
-                raise ConfigError("horizon", f"the '{BASELINE_SCHEME}' baseline needs --horizon 1")
+            if (args.scheme == BASELINE_SCHEME or sensitivity_gamma(args.scheme) is not None) \
+                    and args.horizon != 1:
+                raise ConfigError("horizon", f"the '{args.scheme}' baseline needs --horizon 1")
             if args.horizon < 1:
                 raise ConfigError("horizon", f"K must be >= 1, got {args.horizon}")
             from mgrl.train import run_training
@@ -189,8 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except Exception as err:  # known failure kinds: one line naming the run/path, no traceback
-        from mgrl.analysis import DataFileError
         from mgrl.checkpoint import CheckpointError
+        from mgrl.io import DataFileError
         from mgrl.train import NonFiniteError
 
         if isinstance(err, (CheckpointError, NonFiniteError, DataFileError)):

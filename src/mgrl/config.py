@@ -33,6 +33,15 @@ import yaml
 BASELINE_SCHEME = "a2c"
 """Reserved scheme name: plain A2C, no meta-learning (gamma and lambda stay at their initial values)."""
 
+SENSITIVITY_PREFIX = f"{BASELINE_SCHEME}_gamma"
+"""Run names ``a2c_gamma<g>`` (e.g. ``a2c_gamma0.95``): the a2c baseline with gamma fixed at g (the
+gamma-sensitivity sweep, config ``sensitivity.gammas``); reserved, like ``a2c``."""
+
+ANALYSIS_SECTIONS = ("sensitivity", "claims")
+"""Top-level config sections that change only which runs are compared and how, never what one
+training or probe job computes: they live in :class:`AnalysisConfig`, outside
+:class:`ExperimentConfig`, so they are in no job's config (nor its hash)."""
+
 META_PARAMETERS = ("gamma", "lambda")
 SCHEME_KINDS = ("last", "uniform", "lambda", "custom")
 OPTIMIZERS = ("rmsprop", "adam")
@@ -147,8 +156,9 @@ class ExperimentConfig:
     probe: ProbeConfig = ProbeConfig()
 
     def scheme(self, name: str) -> SchemeConfig:
-        """The scheme called ``name``; the baseline name gives a ``last`` scheme (K = 1)."""
-        if name == BASELINE_SCHEME:
+        """The scheme called ``name``; the baseline names (``a2c``, ``a2c_gamma<g>``) give a
+        ``last`` scheme (K = 1)."""
+        if name == BASELINE_SCHEME or sensitivity_gamma(name) is not None:
             return SchemeConfig("last")
         if name not in self.schemes:
             raise ConfigError("schemes", f"unknown scheme '{name}' (known: {sorted(self.schemes)})")
@@ -162,11 +172,20 @@ class ExperimentConfig:
 
         Other seeds, horizons and schemes, and probe sizes, are dropped, so adding a seed or a
         scheme to the experiment leaves the hash (and checkpoints, and Snakemake params) of existing
-        runs unchanged. ``probe.checkpoints`` stays: it decides which states a run keeps.
+        runs unchanged. ``probe.checkpoints`` stays: it decides which states a run keeps. A
+        sensitivity run ``a2c_gamma<g>`` is the a2c baseline with ``agent.gamma_init = g`` and
+        ``meta.learn = ()``.
         """
         scheme_cfg = self.scheme(scheme)
+        base = self
+        gamma = sensitivity_gamma(scheme)
+        if gamma is not None:
+            base = dataclasses.replace(
+                self, agent=dataclasses.replace(self.agent, gamma_init=gamma),
+                meta=dataclasses.replace(self.meta, learn=()))
+            scheme = BASELINE_SCHEME
         return dataclasses.replace(
-            self,
+            base,
             seeds=tuple(int(s) for s in seeds),
             horizons=(int(horizon),),
             schemes={scheme if scheme != BASELINE_SCHEME else "last": scheme_cfg},
@@ -177,6 +196,93 @@ class ExperimentConfig:
         """Short stable hash of the whole config (a provenance column)."""
         blob = json.dumps(self.to_dict(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
+
+
+@dataclasses.dataclass(frozen=True)
+class SensitivityConfig:
+    """The gamma-sensitivity sweep: the a2c baseline trained at each fixed gamma (empty: off)."""
+
+    gammas: tuple[float, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class ClaimsConfig:
+    """Settings of the claims table's verdicts."""
+
+    return_margin: float = 0.05  # delta of C4/C5 as a fraction of the a2c baseline's final return
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalysisConfig:
+    """The analysis-only sections of a config file (:data:`ANALYSIS_SECTIONS`)."""
+
+    sensitivity: SensitivityConfig = SensitivityConfig()
+    claims: ClaimsConfig = ClaimsConfig()
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(self)
+
+
+def sensitivity_scheme(gamma: float) -> str:
+    """The run name of the a2c baseline at fixed ``gamma``: ``a2c_gamma<g>`` (``repr`` of g)."""
+    return f"{SENSITIVITY_PREFIX}{float(gamma)!r}"
+
+
+def sensitivity_gamma(name: str) -> float | None:
+    """The fixed gamma of a run name ``a2c_gamma<g>``, or None if ``name`` is not one."""
+    if not name.startswith(SENSITIVITY_PREFIX):
+        return None
+    try:
+        gamma = float(name[len(SENSITIVITY_PREFIX):])
+    except ValueError:
+        return None
+    return gamma if 0.0 < gamma < 1.0 and sensitivity_scheme(gamma) == name else None
+
+
+def sensitivity_schemes(cfg: ExperimentConfig, analysis: AnalysisConfig) -> list[str]:
+    """Run names of the sweep's training jobs. A gamma equal to ``agent.gamma_init`` is the a2c
+    baseline itself (same computation), so it is not trained twice."""
+    return [sensitivity_scheme(g) for g in analysis.sensitivity.gammas
+            if not math.isclose(g, cfg.agent.gamma_init, rel_tol=0.0, abs_tol=1e-12)]
+
+
+def scheme_aliases(cfg: ExperimentConfig) -> dict[tuple[int, str], str]:
+    """(K, scheme) -> the scheme trained in its place, for schemes whose weights at K equal those
+    of another: one estimator, trained once (as all schemes at K = 1).
+
+    The trained one is ``last`` if it is among them, else the first in config order. Custom schemes
+    exist only at their own K.
+    """
+    aliases = {}
+    names = sorted(cfg.schemes, key=lambda n: n != "last")  # stable: "last" first, then config order
+    for horizon in cfg.horizons:
+        seen: dict[tuple[float, ...], str] = {}
+        for name in names:
+            scheme = cfg.schemes[name]
+            if scheme.kind == "custom" and len(scheme.weights) != horizon:
+                continue
+            key = tuple(round(w, 12) for w in scheme_weights(scheme, horizon))
+            if key in seen:
+                aliases[(horizon, name)] = seen[key]
+            else:
+                seen[key] = name
+    return aliases
+
+
+def format_aliases(aliases: dict[tuple[int, str], str]) -> str:
+    """``K:alias=trained`` items joined by ';' (the ``--aliases`` argument of the CLI)."""
+    return ";".join(f"{k}:{a}={t}" for (k, a), t in sorted(aliases.items()))
+
+
+def parse_aliases(text: str | None) -> dict[tuple[int, str], str]:
+    """Inverse of :func:`format_aliases` (empty or None: no aliases)."""
+    out = {}
+    for item in (text or "").split(";"):
+        if item.strip():
+            head, trained = item.split("=")
+            horizon, alias = head.split(":", 1)
+            out[(int(horizon), alias)] = trained
+    return out
 
 
 def scheme_weights(scheme: SchemeConfig, horizon: int) -> tuple[float, ...]:
@@ -225,6 +331,7 @@ def config_from_dict(raw: Mapping[str, Any]) -> ExperimentConfig:
     if not isinstance(raw, Mapping):
         raise ConfigError("<root>", "the config must be a mapping")
     raw = dict(raw)
+    analysis_config_from_dict({k: raw.pop(k) for k in ANALYSIS_SECTIONS if k in raw})  # checked here
     schemes_raw = raw.pop("schemes", None)
     cfg = _build(ExperimentConfig, raw, prefix="")
     if schemes_raw is not None:
@@ -240,6 +347,27 @@ def config_from_dict(raw: Mapping[str, Any]) -> ExperimentConfig:
         cfg = dataclasses.replace(cfg, schemes=schemes)
     validate(cfg)
     return cfg
+
+
+def analysis_config_from_dict(raw: Mapping[str, Any]) -> AnalysisConfig:
+    """The :data:`ANALYSIS_SECTIONS` of a config (other keys ignored), strictly validated."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError("<root>", "the config must be a mapping")
+    cfg = _build(AnalysisConfig, {k: raw[k] for k in ANALYSIS_SECTIONS if k in raw}, prefix="")
+    gammas = cfg.sensitivity.gammas
+    for g in gammas:
+        if not 0.0 < g < 1.0:
+            raise ConfigError("sensitivity.gammas", f"every gamma must be strictly inside (0, 1), got {g}")
+    if len(set(gammas)) != len(gammas):
+        raise ConfigError("sensitivity.gammas", "gammas must be distinct")
+    if not cfg.claims.return_margin > 0:
+        raise ConfigError("claims.return_margin", f"must be > 0, got {cfg.claims.return_margin}")
+    return cfg
+
+
+def load_analysis_config(path: str | Path) -> AnalysisConfig:
+    """The analysis sections of the YAML file at ``path`` (defaults where absent)."""
+    return analysis_config_from_dict(yaml.safe_load(Path(path).read_text()) or {})
 
 
 def validate(cfg: ExperimentConfig) -> None:
@@ -261,6 +389,8 @@ def validate(cfg: ExperimentConfig) -> None:
     for name, s in cfg.schemes.items():
         key = f"schemes.{name}"
         check(name != BASELINE_SCHEME, key, f"'{BASELINE_SCHEME}' is reserved for the baseline")
+        check(not name.startswith(SENSITIVITY_PREFIX), key,
+              f"names starting with '{SENSITIVITY_PREFIX}' are reserved for the sensitivity sweep")
         check(name.replace("_", "").replace(".", "").replace("-", "").isalnum(), key,
               "scheme names may hold letters, digits, '_', '.', '-' only")
         check(s.kind in SCHEME_KINDS, f"{key}.kind", f"must be one of {SCHEME_KINDS}, got '{s.kind}'")

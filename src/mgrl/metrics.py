@@ -1,4 +1,4 @@
-"""Metric columns, provenance and atomic Parquet output of training runs.
+"""Metric columns and provenance of training runs (atomic Parquet output: :mod:`mgrl.io`).
 
 One row per (seed, logging interval). ``COLUMNS`` documents every column; the README table is
 generated from the same text (``python -m mgrl columns``).
@@ -7,7 +7,6 @@ generated from the same text (``python -m mgrl columns``).
 from __future__ import annotations
 
 import functools
-import os
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Sequence
 import pandas as pd
 
 from mgrl.config import ExperimentConfig
+from mgrl.io import write_parquet_atomic  # noqa: F401  (its home is mgrl.io; train and probe import it here)
 
 COLUMNS: dict[str, str] = {
     "experiment": "experiment name (config `name`)",
@@ -108,12 +108,3 @@ def to_frame(rows: list[dict], identity: dict) -> pd.DataFrame:
     if missing:
         raise ValueError(f"metrics lack documented columns {missing}")
     return frame[list(COLUMNS)]
-
-
-def write_parquet_atomic(frame: pd.DataFrame, path: str | Path) -> None:
-    """Write ``frame`` to ``path`` via a temporary file and rename: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, path)

@@ -11,7 +11,9 @@ estimator's noise *conditional on the state*. The estimate of the "true" meta-gr
 reference g_ref = mean of M_ref samples of the ``last`` scheme at K_ref = probe.reference_horizon,
 drawn from the same state with keys of their own (independent of every estimate's keys).
 
-Statistics over the probed (learned) meta-parameters, D of them (both if ``meta.learn`` is empty)::
+Statistics over every meta-parameter's direction, D = 2 (gamma and lambda, learned or not: with
+one learned parameter the cosine of a 1-d mean is only its sign; the meta-gradient w.r.t. the
+unlearned lambda is still a direction the estimator gets right or wrong)::
 
     mean     = (1/M) sum_m g_m                                   [D]
     Var      = (1/(M-1)) sum_m (g_m - mean)^2                    [D]  (per component, unbiased)
@@ -19,10 +21,13 @@ Statistics over the probed (learned) meta-parameters, D of them (both if ``meta.
     cosine   = <mean, g_ref> / (||mean|| ||g_ref||)
     rel_err  = ||mean - g_ref|| / ||g_ref||
     snr      = ||mean||^2 / trace                                 (per-sample signal-to-noise)
+    bias2    = ||mean - g_ref||^2 - trace / M - trace_ref / M_ref (unbiased for ||E g - E g_ref||^2)
+    rel_bias2 = bias2 / ||g_ref||^2
 
-95% confidence intervals are percentile bootstraps: the M samples and the M_ref reference samples
-are resampled with replacement (independently), the statistics recomputed, and the 2.5% and 97.5%
-quantiles reported. With D = 1 (only gamma learned) the cosine is the sign agreement, +-1.
+The formulas live in :mod:`mgrl.stats`. 95% confidence intervals are percentile bootstraps: the M
+samples and the M_ref reference samples are resampled with replacement (independently), the
+statistics recomputed, and the 2.5% and 97.5% quantiles reported (inside [-1, 1] for the cosine,
+>= 0 for positive statistics).
 
 Common random numbers: at a given (checkpoint interval, K) every scheme uses the same M keys, so
 schemes are compared on identical rollouts; weight vectors that coincide (all schemes at K = 1) are
@@ -49,13 +54,14 @@ from mgrl import metrics as metrics_io
 from mgrl.agent import AgentState, MetaGradientAgent
 from mgrl.config import (BASELINE_SCHEME, META_PARAMETERS, ExperimentConfig, SchemeConfig,
                          scheme_weights)
+from mgrl.stats import (CONFIDENCE_LEVEL, bootstrap_intervals,  # noqa: F401  (re-exported)
+                        estimator_statistics, estimator_statistics_from_samples)
 from mgrl.train import make_agent, make_train
 
 log = logging.getLogger("mgrl")
 
 PROBE_STREAM = 0x9B0BE  # folded into the seed's key so probe keys never repeat training keys
 REFERENCE_STREAM = 0  # K >= 1, so stream 0 of a checkpoint is free for the reference samples
-CONFIDENCE_LEVEL = 0.95
 SOURCE_SCHEME, SOURCE_HORIZON = BASELINE_SCHEME, 1  # probed states come from the a2c baseline run
 
 _PROVENANCE = ("git_sha", "config_hash", "jax_version", "jumanji_version", "haiku_version",
@@ -90,19 +96,26 @@ SUMMARY_COLUMNS: dict[str, str] = {
     "horizon": "K, inner updates in the meta-gradient window",
     "scheme": "outer-loss weighting scheme name",
     "num_samples": "M, meta-gradient samples behind the row",
-    "probed_parameters": "comma-separated meta-parameters the aggregate statistics use "
-                         "(meta.learn, or all if it is empty)",
+    "probed_parameters": "comma-separated meta-parameters the aggregate statistics use (every one, "
+                         "learned or not: gamma,lambda)",
     **_statistic_columns("variance_trace", "trace of the per-component unbiased sample variance "
                                            "over the probed parameters"),
     **_statistic_columns("snr", "signal-to-noise ||mean||^2 / variance_trace (probed parameters)"),
     **_statistic_columns("cosine_to_reference", "cosine of the sample mean with the reference mean "
-                                                "(+-1 when one parameter is probed)"),
+                                                "(probed parameters; in [-1, 1])"),
     **_statistic_columns("relative_error", "||mean - reference|| / ||reference|| (probed "
                                            "parameters)"),
+    **_statistic_columns("bias2_debiased", "debiased squared bias ||mean - reference||^2 - "
+                                           "variance_trace / M - reference variance trace / M_ref: "
+                                           "unbiased for ||E g - E g_ref||^2, can be < 0"),
+    **_statistic_columns("relative_bias2", "bias2_debiased / ||reference||^2 (a per-state unit "
+                                           "shared by every estimator)"),
     **{col: text for p in META_PARAMETERS for col, text in {
         **_statistic_columns(f"mean_{p}", f"sample mean of d meta-loss / d eta_{p}"),
         f"var_{p}": f"unbiased sample variance of d meta-loss / d eta_{p}",
         f"reference_{p}": f"reference mean of d meta-loss / d eta_{p} (last scheme at K_ref)",
+        f"reference_var_{p}": f"unbiased sample variance of the reference samples of d meta-loss / "
+                              f"d eta_{p}",
     }.items()},
     "reference_horizon": "K_ref of the reference estimator",
     "reference_samples": "M_ref, samples behind the reference",
@@ -225,66 +238,16 @@ def sample_meta_gradients(
 
 
 def probed_parameters(cfg: ExperimentConfig) -> tuple[str, ...]:
-    """Meta-parameters the aggregate statistics use: ``meta.learn``, or all if it is empty."""
-    return tuple(p for p in META_PARAMETERS if p in cfg.meta.learn) or META_PARAMETERS
+    """Meta-parameters the aggregate statistics use: all of them, learned or not (D = 2), so that
+    the cosine compares directions and the bias counts every component of the meta-gradient."""
+    del cfg  # every config: see the module docstring
+    return META_PARAMETERS
 
 
 # --------------------------------------------------------------------------------- statistics --
 
-
-def estimator_statistics(samples: np.ndarray, reference: np.ndarray) -> dict[str, np.ndarray]:
-    """Statistics of samples [..., M, D] against a reference mean [..., D] (broadcast).
-
-    Returns ``mean`` and ``variance`` [..., D] and the scalars [...] ``variance_trace``, ``snr``,
-    ``cosine_to_reference`` and ``relative_error`` (equations in the module docstring). A zero
-    reference or zero variance gives NaN or inf, not an error.
-    """
-    samples = np.asarray(samples, np.float64)
-    reference = np.asarray(reference, np.float64)
-    mean = samples.mean(axis=-2)
-    variance = samples.var(axis=-2, ddof=1)
-    trace = variance.sum(axis=-1)
-    mean_norm = np.linalg.norm(mean, axis=-1)
-    reference_norm = np.linalg.norm(reference, axis=-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cosine = np.sum(mean * reference, axis=-1) / (mean_norm * reference_norm)
-        relative_error = np.linalg.norm(mean - reference, axis=-1) / reference_norm
-        snr = mean_norm**2 / trace
-    return {"mean": mean, "variance": variance, "variance_trace": trace, "snr": snr,
-            "cosine_to_reference": cosine, "relative_error": relative_error}
-
-
-def bootstrap_intervals(
-    samples: np.ndarray,
-    reference_samples: np.ndarray,
-    num_resamples: int,
-    rng: np.random.Generator,
-    level: float = CONFIDENCE_LEVEL,
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Percentile bootstrap CIs of every :func:`estimator_statistics` output.
-
-    Args:
-      samples: [M, D] estimate samples; resampled with replacement, [B, M, D] in one go.
-      reference_samples: [M_ref, D]; resampled independently, so the CIs include reference noise.
-      num_resamples: B.
-      rng: seeded numpy Generator (the only randomness).
-      level: coverage of the intervals.
-
-    Returns:
-      name -> (lo, hi), each shaped like the statistic ([D] for mean and variance, else []).
-    """
-    samples = np.asarray(samples, np.float64)
-    reference_samples = np.asarray(reference_samples, np.float64)
-    rows = rng.integers(0, samples.shape[0], size=(num_resamples, samples.shape[0]))
-    reference_rows = rng.integers(0, reference_samples.shape[0],
-                                  size=(num_resamples, reference_samples.shape[0]))
-    resampled = estimator_statistics(samples[rows], reference_samples[reference_rows].mean(axis=1))
-    quantiles = 100.0 * np.array([(1.0 - level) / 2, (1.0 + level) / 2])
-    out = {}
-    for name, values in resampled.items():
-        lo, hi = np.percentile(values, quantiles, axis=0)
-        out[name] = (lo, hi)
-    return out
+SUMMARY_STATISTICS = ("variance_trace", "snr", "cosine_to_reference", "relative_error",
+                      "bias2_debiased", "relative_bias2")
 
 
 def summarise_samples(
@@ -294,25 +257,35 @@ def summarise_samples(
     num_resamples: int,
     rng: np.random.Generator,
 ) -> dict[str, float]:
-    """One summary row's statistics from samples [M, 2] and reference samples [M_ref, 2]."""
+    """One summary row's statistics from samples [M, 2] and reference samples [M_ref, 2].
+
+    The aggregate statistics (:data:`SUMMARY_STATISTICS`) use the ``probed`` components; the
+    per-parameter columns cover every meta-parameter (one D = 2 pass with its own CIs, shared
+    with the aggregate pass when every parameter is probed).
+    """
     samples = np.asarray(samples, np.float64)
     reference_samples = np.asarray(reference_samples, np.float64)
+    every = estimator_statistics_from_samples(samples, reference_samples)
+    every_ci = bootstrap_intervals(samples, reference_samples, num_resamples, rng)
     columns = [META_PARAMETERS.index(p) for p in probed]
-    point = estimator_statistics(samples[:, columns], reference_samples[:, columns].mean(axis=0))
-    ci = bootstrap_intervals(samples[:, columns], reference_samples[:, columns], num_resamples, rng)
+    if len(columns) == len(META_PARAMETERS):
+        point, ci = every, every_ci
+    else:
+        point = estimator_statistics_from_samples(samples[:, columns], reference_samples[:, columns])
+        ci = bootstrap_intervals(samples[:, columns], reference_samples[:, columns], num_resamples, rng)
     row: dict[str, float] = {}
-    for name in ("variance_trace", "snr", "cosine_to_reference", "relative_error"):
+    for name in SUMMARY_STATISTICS:
         row[name] = float(point[name])
         row[f"{name}_lo"], row[f"{name}_hi"] = (float(v) for v in ci[name])
-    # Per-parameter columns cover every meta-parameter (one D = 2 pass with its own CIs).
-    every = estimator_statistics(samples, reference_samples.mean(axis=0))
-    every_ci = bootstrap_intervals(samples, reference_samples, num_resamples, rng)
+    reference_variance = (reference_samples.var(axis=0, ddof=1) if len(reference_samples) > 1
+                          else np.zeros(len(META_PARAMETERS)))
     for d, p in enumerate(META_PARAMETERS):
         row[f"mean_{p}"] = float(every["mean"][d])
         row[f"mean_{p}_lo"] = float(every_ci["mean"][0][d])
         row[f"mean_{p}_hi"] = float(every_ci["mean"][1][d])
         row[f"var_{p}"] = float(every["variance"][d])
         row[f"reference_{p}"] = float(reference_samples[:, d].mean())
+        row[f"reference_var_{p}"] = float(reference_variance[d])
     return row
 
 

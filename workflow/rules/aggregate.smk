@@ -1,9 +1,10 @@
-# Per-job Parquet files -> one dataset per kind, summary tables (mean, 95% CI) and the claims table.
+# Per-job Parquet files -> one dataset per kind, summary tables (mean, 95% CI over seeds) and the
+# claims table (also as HTML in the Snakemake report).
 
 
 rule aggregate_training:
     input:
-        training_outputs(),
+        runs=distinct_training_outputs(),
     output:
         dataset="results/metrics/training.parquet",
         table="results/tables/learning.csv",
@@ -11,11 +12,12 @@ rule aggregate_training:
         f"{LOGS}/aggregate_training.log",
     params:
         schemes=SCHEMES_ARG,
+        aliases=ALIASES_ARG,
     conda:
         "../../envs/mgrl.yaml"
     shell:
-        "python -m mgrl aggregate training --inputs {input} --out {output.dataset} "
-        "--table {output.table} --schemes {params.schemes} > {log} 2>&1"
+        "python -m mgrl aggregate training --inputs {input.runs} --out {output.dataset} "
+        "--table {output.table} --schemes {params.schemes} --aliases={params.aliases:q} > {log} 2>&1"
 
 
 rule aggregate_probes:
@@ -31,12 +33,14 @@ rule aggregate_probes:
         f"{LOGS}/aggregate_probes.log",
     params:
         schemes=SCHEMES_ARG,
+        aliases=ALIASES_ARG,
     conda:
         "../../envs/mgrl.yaml"
     shell:
         "python -m mgrl aggregate probes --inputs {input.summaries} --samples {input.samples} "
         "--out {output.dataset} --out-samples {output.samples} "
-        "--table {output.estimators} {output.reduction} --schemes {params.schemes} > {log} 2>&1"
+        "--table {output.estimators} {output.reduction} --schemes {params.schemes} "
+        "--aliases={params.aliases:q} > {log} 2>&1"
 
 
 rule claims:
@@ -47,12 +51,17 @@ rule claims:
     output:
         md="results/tables/claims.md",
         csv="results/tables/claims.csv",
+        html=report("results/tables/claims.html", caption="../report/claims.rst", category="Tables"),
     log:
         f"{LOGS}/claims.log",
     params:
         schemes=SCHEMES_ARG,
+        aliases=ALIASES_ARG,
+        return_margin=ANALYSIS_CFG.claims.return_margin,
     conda:
         "../../envs/mgrl.yaml"
     shell:
         "python -m mgrl claims --training {input.training} --probe-summary {input.probes} "
-        "--schemes {params.schemes} --out-md {output.md} --out-csv {output.csv} > {log} 2>&1"
+        "--schemes {params.schemes} --aliases={params.aliases:q} "
+        "--return-margin {params.return_margin} --out-md {output.md} --out-csv {output.csv} "
+        "--out-html {output.html} > {log} 2>&1"

@@ -89,3 +89,42 @@ wildcard_constraints:
     scheme="|".join(map(re.escape, SCHEMES + [BASELINE_SCHEME])),
     group=r"seed\d+(-\d+)*",
     seed=r"\d+",
+
+
+# ---- Analysis settings, scheme aliases and the gamma-sensitivity sweep (issue 10). ----
+from mgrl.config import (analysis_config_from_dict, format_aliases, scheme_aliases,  # noqa: E402
+                         sensitivity_schemes)
+
+ANALYSIS_CFG = analysis_config_from_dict(config)  # already checked by config_from_dict above
+# (K, scheme) -> the scheme trained in its place: schemes with identical weights at K are one
+# estimator, trained once (all schemes at K = 1; e.g. lambda_0.5 and uniform at K = 2).
+ALIASES = scheme_aliases(CFG)
+ALIASES_ARG = format_aliases(ALIASES)
+# The a2c baseline at each fixed gamma of `sensitivity.gammas` (the one equal to agent.gamma_init
+# is the a2c run itself); they reuse the `train` rule under the scheme wildcard a2c_gamma<g>.
+SENSITIVITY_SCHEMES = sensitivity_schemes(CFG, ANALYSIS_CFG)
+
+
+def distinct_training_runs():
+    """(horizon, scheme) of every meta-learning job plus a2c, each distinct estimator once."""
+    runs = [(1, BASELINE_SCHEME)]
+    for horizon in CFG.horizons:
+        for scheme in SCHEMES:
+            custom = CFG.schemes[scheme].kind == "custom"
+            if (horizon, scheme) in ALIASES or custom and len(CFG.schemes[scheme].weights) != horizon:
+                continue
+            runs.append((horizon, scheme))
+    return runs
+
+
+def distinct_training_outputs():
+    return [f"{RUNS}/K{h}/{s}/{g}/metrics.parquet" for h, s in distinct_training_runs()
+            for g in seed_groups()]
+
+
+def sensitivity_outputs():
+    return [f"{RUNS}/K1/{s}/{g}/metrics.parquet" for s in SENSITIVITY_SCHEMES for g in seed_groups()]
+
+
+wildcard_constraints:
+    scheme="|".join(map(re.escape, SCHEMES + [BASELINE_SCHEME] + SENSITIVITY_SCHEMES)),

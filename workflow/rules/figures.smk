@@ -5,6 +5,7 @@ import importlib
 FIGURE_DATA = {
     "training": "results/metrics/training.parquet",
     "probe_summary": "results/metrics/probe_summary.parquet",
+    "sensitivity": "results/metrics/sensitivity.parquet",
 }
 FIGURE_INPUTS = {f: importlib.import_module(f"mgrl.figures.{f}").INPUTS for f in FIGURES}
 
@@ -29,6 +30,7 @@ for _figure in FIGURES:
         params:
             figure=_figure,
             schemes=SCHEMES_ARG,
+            aliases=ALIASES_ARG,
             data=lambda wc, input: " ".join(
                 f"--{key.replace('_', '-')} {input[key]}" for key in FIGURE_DATA if key in input.keys()
             ),
@@ -36,4 +38,4 @@ for _figure in FIGURES:
             "../../envs/mgrl.yaml"
         shell:
             "python -m mgrl figure {params.figure} {params.data} --schemes {params.schemes} "
-            "--out {output.png} > {log} 2>&1"
+            "--aliases={params.aliases:q} --out {output.png} > {log} 2>&1"

@@ -5,4 +5,4 @@ the figure's rule lists its module (and ``common.py``) as inputs.
 """
 
 FIGURES = ("variance", "bias", "variance_reduction", "learning_curves", "meta_parameters",
-           "final_return")
+           "final_return", "gamma_sensitivity")

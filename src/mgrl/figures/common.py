@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from mgrl.analysis import mean_ci  # noqa: E402
+from mgrl.stats import mean_ci  # noqa: E402
 
 COLOURS = ["#1b6ca8", "#d1495b", "#66a182", "#edae49", "#8e6c8a", "#00798c", "#30638e"]
 

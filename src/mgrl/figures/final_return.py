@@ -3,14 +3,14 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-from mgrl.analysis import FINAL_FRACTION, expand_k1, learning_table
+from mgrl.analysis import FINAL_FRACTION, learning_table
 from mgrl.figures.common import save, scheme_colour
 
 INPUTS = ("training",)
 
 
 def plot(data, schemes, out_png):
-    table = learning_table(expand_k1(data["training"], schemes))
+    table = learning_table(data["training"])
     fig, ax = plt.subplots(figsize=(6, 4))
     base = table[table.scheme == "a2c"]
     if not base.empty:

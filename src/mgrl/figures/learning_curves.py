@@ -2,14 +2,13 @@
 
 import matplotlib.pyplot as plt
 
-from mgrl.analysis import expand_k1
 from mgrl.figures.common import band, save, scheme_colour
 
 INPUTS = ("training",)
 
 
 def plot(data, schemes, out_png):
-    training = expand_k1(data["training"], schemes)
+    training = data["training"]
     horizons = sorted(h for h in training.horizon.unique())
     baseline = training[training.scheme == "a2c"]
     fig, axes = plt.subplots(1, len(horizons), figsize=(4 * len(horizons), 3.6), squeeze=False,

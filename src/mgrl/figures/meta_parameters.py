@@ -2,14 +2,13 @@
 
 import matplotlib.pyplot as plt
 
-from mgrl.analysis import expand_k1
 from mgrl.figures.common import band, save, scheme_colour
 
 INPUTS = ("training",)
 
 
 def plot(data, schemes, out_png):
-    training = expand_k1(data["training"], schemes)
+    training = data["training"]
     meta = training[training.scheme != "a2c"]
     params = ["meta/gamma"] + (["meta/lambda"] if meta["meta/lambda"].std() > 0 else [])
     horizons = sorted(meta.horizon.unique())

@@ -3,14 +3,14 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-from mgrl.analysis import PAPER_VARIANCE_REDUCTION, expand_k1, variance_reduction_table
+from mgrl.analysis import PAPER_VARIANCE_REDUCTION, variance_reduction_table
 from mgrl.figures.common import save, scheme_colour
 
 INPUTS = ("probe_summary",)
 
 
 def plot(data, schemes, out_png):
-    table = variance_reduction_table(expand_k1(data["probe_summary"], schemes), schemes)
+    table = variance_reduction_table(data["probe_summary"], schemes)
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for scheme, g in table.groupby("scheme"):
         g = g.sort_values("horizon")

@@ -1,0 +1,248 @@
+"""mgrl.stats and the claims built on it, on synthetic data with known answers (numpy only, no JAX)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as scipy_stats
+
+from mgrl import analysis, stats
+from mgrl.config import load_config, scheme_aliases, config_from_dict, sensitivity_gamma
+
+# ------------------------------------------------------------------------------------ intervals --
+
+
+def test_mean_ci_by_hand_and_with_too_few_values():
+    m, lo, hi, n = stats.mean_ci([1.0, 2.0, 3.0, np.nan])
+    half = scipy_stats.t.ppf(0.975, 2) * 1.0 / np.sqrt(3)
+    assert (m, n) == (2.0, 3) and lo == pytest.approx(2 - half) and hi == pytest.approx(2 + half)
+    m, lo, hi, n = stats.mean_ci([5.0])
+    assert m == 5.0 and n == 1 and np.isnan(lo) and np.isnan(hi)
+
+
+def test_positive_quantities_get_positive_intervals():
+    values = [0.01, 1.0, 100.0]  # a t-interval of these reaches far below 0
+    assert stats.mean_ci(values)[1] < 0
+    g, lo, hi, n = stats.log_mean_ci(values)
+    assert g == pytest.approx(1.0) and 0 < lo < 1 < hi and n == 3
+    # exp of the t-interval of the logs
+    _, llo, lhi, _ = stats.mean_ci(np.log(values))
+    assert (lo, hi) == pytest.approx((np.exp(llo), np.exp(lhi)))
+
+
+def test_cosine_intervals_stay_within_minus_one_and_one():
+    values = [1.0, -1.0, 1.0, 0.9]  # what a 1-d cosine gives; a t-interval leaves [-1, 1]
+    _, tlo, thi, _ = stats.mean_ci(values)
+    assert tlo < -1 or thi > 1
+    c, lo, hi, n = stats.atanh_mean_ci(values)
+    assert -1 <= lo <= c <= hi <= 1 and n == 4
+    c, lo, hi, _ = stats.atanh_mean_ci([0.2, 0.3, 0.25])
+    assert -1 < lo < 0.25 < hi < 1
+
+
+def test_bootstrap_cosine_and_positive_statistics_stay_in_range():
+    rng = np.random.default_rng(0)
+    # Mean near zero against the reference: the cosine of a resample swings over all of [-1, 1].
+    x = rng.normal([0.01, -0.02], 1.0, size=(16, 2))
+    ref = rng.normal([0.5, 0.5], 1.0, size=(8, 2))
+    ci = stats.bootstrap_intervals(x, ref, 500, rng)
+    lo, hi = ci["cosine_to_reference"]
+    assert -1 <= lo < 0 < hi <= 1
+    for name in ("variance_trace", "snr", "relative_error"):
+        assert ci[name][0] >= 0, name
+    assert ci["bias2_debiased"][0] < ci["bias2_debiased"][1]
+
+
+# ------------------------------------------------------------------------- the debiased bias --
+
+
+def test_debiased_squared_bias_is_unbiased_and_the_plain_one_is_not():
+    rng = np.random.default_rng(7)
+    draws, m, m_ref = 20_000, 8, 6
+    mu, mu_ref = np.array([1.0, -0.5]), np.array([1.3, -0.1])
+    sd, sd_ref = np.array([2.0, 1.0]), np.array([1.5, 0.5])
+    truth = float(np.sum((mu - mu_ref) ** 2))  # 0.25
+    x = mu + sd * rng.standard_normal((draws, m, 2))
+    ref = mu_ref + sd_ref * rng.standard_normal((draws, m_ref, 2))
+    s = stats.estimator_statistics_from_samples(x, ref)  # one problem per draw (batch axis)
+    debiased = s["bias2_debiased"]
+    plain = np.sum((x.mean(1) - ref.mean(1)) ** 2, axis=-1)
+    se = debiased.std(ddof=1) / np.sqrt(draws)
+    assert abs(debiased.mean() - truth) < 3 * se, (debiased.mean(), truth, se)
+    # The plain estimator is off by tr Var/M + tr Var_ref/M_ref (= 0.625 + 0.417 here): >> its SE.
+    excess = np.sum(sd**2) / m + np.sum(sd_ref**2) / m_ref
+    assert plain.mean() - truth == pytest.approx(excess, rel=0.05)
+    assert plain.mean() - truth > 20 * plain.std(ddof=1) / np.sqrt(draws)
+    # Normalised form: divided by the plain squared norm of the reference mean, per draw.
+    np.testing.assert_allclose(s["relative_bias2"], debiased / np.sum(ref.mean(1) ** 2, -1))
+
+
+def test_estimator_statistics_without_reference_variance_treat_the_reference_as_exact():
+    x = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 9.0]])
+    s = stats.estimator_statistics(x, np.array([2.0, 2.0]))
+    assert s["bias2_debiased"] == pytest.approx(10.0 - 17.0 / 3)
+
+
+# ------------------------------------------------------------------------------------ verdicts --
+
+
+@pytest.mark.parametrize("lo, hi, claimed, expected", [
+    (1.5, 3.0, "greater", "holds"), (0.2, 0.8, "greater", "contradicted"),
+    (0.5, 5.0, "greater", "inconclusive"), (0.01, 100.0, "greater", "inconclusive"),  # wide
+    (0.2, 0.8, "less", "holds"), (1.5, 3.0, "less", "contradicted"),
+    (np.nan, np.nan, "greater", "inconclusive"),
+])
+def test_directional_verdict(lo, hi, claimed, expected):
+    assert stats.directional_verdict(lo, hi, 1.0, claimed) == expected
+
+
+@pytest.mark.parametrize("lo, hi, expected", [
+    (-0.4, 0.3, "holds"), (-2.0, -0.6, "contradicted"), (-0.7, 0.1, "inconclusive"),
+    (-50.0, 50.0, "inconclusive"), (np.nan, np.nan, "inconclusive"),
+])
+def test_equivalence_verdict(lo, hi, expected):
+    assert stats.equivalence_verdict(lo, hi, 0.5) == expected
+
+
+@pytest.mark.parametrize("lo, hi, expected", [
+    (-2.0, -0.1, "holds"), (-0.3, 0.4, "contradicted"), (-0.3, -0.1, "holds"),
+    (-0.9, 0.4, "inconclusive"), (-50.0, 50.0, "inconclusive"),
+])
+def test_harm_verdict(lo, hi, expected):
+    assert stats.harm_verdict(lo, hi, 0.5) == expected
+
+
+# ------------------------------------------------------------------- claims on synthetic tables --
+
+SEEDS = (0, 1, 2, 3)
+BASELINE_RETURN = 10.0  # a2c final return: delta = 0.05 x 10 = 0.5
+
+
+def synthetic(c1=(-0.2, -0.21, -0.19, -0.2), c2=(10, 11, 9, 10), c3=(3, 3.2, 2.9, 3.1),
+              c4=(0.0, 0.1, -0.1, 0.05), c5=(-1.0, -1.1, -0.9, -1.0)):
+    """Training and probe-summary frames whose per-seed claim measures are the given values.
+
+    c1: relative_bias2(last, K=4) - (last, K=1); c2: Var[last, 4] / Var[last, 1]; c3: Var[last, 4] /
+    Var[uniform, 4]; c4: final return uniform - last at K=4; c5: last at K=4 - at K=1.
+    """
+    summary, training = [], []
+    for i, seed in enumerate(SEEDS):
+        for interval in (1, 2):
+            scale = 1.0 + seed + interval  # states differ in scale; ratios do not
+            cells = {(1, "last"): (scale, 0.3), (1, "uniform"): (scale, 0.3),
+                     (4, "last"): (scale * c2[i], 0.3 + c1[i]),
+                     (4, "uniform"): (scale * c2[i] / c3[i], 0.1)}
+            for (horizon, scheme), (var, bias) in cells.items():
+                summary.append({"seed": seed, "interval": interval, "horizon": horizon,
+                                "scheme": scheme, "variance_trace": var, "relative_bias2": bias,
+                                "snr": 0.1, "relative_error": 1.0, "cosine_to_reference": 0.5,
+                                "bias2_debiased": bias})
+        last4 = 12.0 + 0.3 * seed
+        finals = {(1, "a2c"): BASELINE_RETURN, (1, "last"): last4 - c5[i], (4, "last"): last4,
+                  (4, "uniform"): last4 + c4[i]}
+        for (horizon, scheme), value in finals.items():
+            for interval in range(1, 5):
+                training.append({"seed": seed, "interval": interval, "horizon": horizon,
+                                 "scheme": scheme, "train/episode_return": value,
+                                 "train/reward_per_step": 0.1, "meta/gamma": 0.8,
+                                 "env_steps": 100 * interval})
+    return pd.DataFrame(training), pd.DataFrame(summary)
+
+
+def verdicts(**measures):
+    training, summary = synthetic(**measures)
+    claims = analysis.claims_table(training, summary, ["last", "uniform"], return_margin=0.05)
+    assert list(claims.columns) == list(analysis.CLAIM_COLUMNS)
+    assert claims.unit.str.startswith("seeds (n=4").all()
+    return dict(zip(claims.claim, claims.verdict)), claims.set_index("claim")
+
+
+def test_every_claim_holds_on_clear_synthetic_data():
+    v, claims = verdicts()
+    assert v == {"C1": "holds", "C2": "holds", "C3": "holds", "C4": "holds", "C5": "holds"}
+    assert claims.loc["C2", "value"] == pytest.approx(np.exp(np.mean(np.log([10, 11, 9, 10]))))
+    assert claims.loc["C1", "value"] == pytest.approx(-0.2)
+    assert claims.loc["C4", "value"] == pytest.approx(0.0125)
+    assert "delta = 0.05 x a2c final return 10 = 0.5" in claims.loc["C4", "criterion"]
+    assert "narrow enough" in claims.loc["C2", "power"]
+
+
+def test_every_claim_is_contradicted_on_opposite_synthetic_data():
+    v, _ = verdicts(c1=(0.2, 0.21, 0.19, 0.2), c2=(0.1, 0.11, 0.09, 0.1), c3=(0.3, 0.32, 0.29, 0.31),
+                    c4=(-1.0, -1.1, -0.9, -1.0), c5=(0.0, 0.1, -0.1, 0.05))
+    assert v == {"C1": "contradicted", "C2": "contradicted", "C3": "contradicted",
+                 "C4": "contradicted", "C5": "contradicted"}
+
+
+def test_wide_intervals_are_inconclusive_never_holds():
+    # Centred on the claimed side, but the seeds disagree: the CI spans the null / the margin.
+    v, claims = verdicts(c1=(-0.9, 0.5, -0.8, 0.4), c2=(30, 0.2, 40, 0.3), c3=(20, 0.1, 30, 0.2),
+                         c4=(3.0, -3.0, 2.5, -2.0), c5=(-4.0, 2.0, -3.0, 1.0))
+    assert claims.loc["C2", "value"] > 1 and claims.loc["C1", "value"] < 0  # centre on the claim
+    assert set(v.values()) == {"inconclusive"}, v
+    assert "too wide" in claims.loc["C4", "power"] and "too wide" in claims.loc["C2", "power"]
+
+
+def test_claims_skip_schemes_identical_to_last_and_use_aliases():
+    training, summary = synthetic()
+    same = summary[summary.scheme == "last"].assign(scheme="lambda_1")
+    claims = analysis.claims_table(training, pd.concat([summary, same]),
+                                   ["last", "uniform", "lambda_1"],
+                                   aliases={(1, "uniform"): "last", (1, "lambda_1"): "last",
+                                            (4, "lambda_1"): "last"})
+    assert not claims.statement.str.contains("lambda_1").any()  # one estimator, no claim about it
+
+
+def test_estimator_table_aggregates_per_seed_and_respects_ranges():
+    _, summary = synthetic()
+    summary.loc[summary.scheme == "uniform", "cosine_to_reference"] = [1.0, -1.0] * 8
+    table = analysis.estimator_table(summary).set_index(["horizon", "scheme"])
+    row = table.loc[(4, "last")]
+    assert row.seeds == 4 and row.states == 8
+    assert row.variance_trace_lo > 0 and row.snr_lo > 0
+    cos = table.loc[(4, "uniform")]
+    assert -1 <= cos.cosine_to_reference_lo <= cos.cosine_to_reference_hi <= 1
+    # Per-seed geometric mean over the seed's states first: seed 0 has scales 2 and 3 -> sqrt(6) x 10.
+    per_seed = analysis.seed_means(summary, "variance_trace", 4, "last", log=True)
+    assert per_seed.loc[0] == pytest.approx(np.sqrt(6.0) * 10)
+
+
+# --------------------------------------------------------------- aliases and the sensitivity sweep --
+
+
+def test_identical_weights_are_one_estimator():
+    cfg = config_from_dict({"seeds": [0], "horizons": [1, 2, 4],
+                            "schemes": {"uniform": {"kind": "uniform"}, "last": {"kind": "last"},
+                                        "lambda_0.5": {"kind": "lambda", "rho": 0.5},
+                                        "lambda_1": {"kind": "lambda", "rho": 1.0}},
+                            "probe": {"reference_horizon": 4}})
+    assert scheme_aliases(cfg) == {
+        (1, "uniform"): "last", (1, "lambda_0.5"): "last", (1, "lambda_1"): "last",
+        (2, "lambda_0.5"): "uniform", (2, "lambda_1"): "last", (4, "lambda_1"): "last"}
+    frame = pd.DataFrame({"horizon": [2, 2], "scheme": ["uniform", "last"], "x": [1.0, 2.0]})
+    out = analysis.expand_aliases(frame, scheme_aliases(cfg))
+    assert out[(out.horizon == 2) & (out.scheme == "lambda_0.5")].x.tolist() == [1.0]
+    assert out[(out.horizon == 2) & (out.scheme == "lambda_1")].x.tolist() == [2.0]
+
+
+def test_sensitivity_runs_are_the_baseline_at_a_fixed_gamma():
+    from pathlib import Path
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "config.yaml")
+    run = cfg.for_run(1, "a2c_gamma0.95", (0,))
+    assert run.agent.gamma_init == 0.95 and run.meta.learn == () and list(run.schemes) == ["last"]
+    assert cfg.for_run(1, "a2c", (0,)).agent.gamma_init == cfg.agent.gamma_init
+    assert sensitivity_gamma("a2c_gamma0.5") == 0.5 and sensitivity_gamma("a2c_gamma1.5") is None
+    training = pd.DataFrame([{"seed": s, "interval": i, "horizon": 1, "scheme": scheme,
+                              "train/episode_return": ret + s, "train/reward_per_step": 0.1,
+                              "meta/gamma": gamma, "env_steps": i}
+                             for scheme, gamma, ret in (("a2c", 0.8000001, 5.0), ("last", 0.9, 6.0),
+                                                        ("a2c_gamma0.95", 0.95, 7.0))
+                             for s in (0, 1, 2) for i in (1, 2, 3, 4)])
+    table = analysis.sensitivity_table(training[training.scheme != "a2c_gamma0.95"],
+                                       training[training.scheme == "a2c_gamma0.95"])
+    fixed = table[table.kind == "fixed"]
+    assert fixed.gamma.tolist() == [0.8, 0.95] and fixed.final_return.tolist() == [6.0, 8.0]
+    learned = table[table.kind == "meta-learned"].iloc[0]
+    assert learned.gamma == pytest.approx(0.9) and learned.seeds == 3
