@@ -53,24 +53,85 @@ def tiny():
     return tiny_config()
 
 
+# `MGRL_PROFILE_COMPILES=1 pytest ...` prints, per test, the seconds this process spent tracing,
+# lowering and compiling with XLA (jax.monitoring events) and the number of XLA compilations (what
+# the README's Tests section summarises). Subprocesses (Snakemake, SLURM jobs) are not counted.
+_COMPILE_EVENTS = {"/jax/core/compile/jaxpr_trace_duration": "trace",
+                   "/jax/core/compile/jaxpr_to_mlir_module_duration": "lower",
+                   "/jax/core/compile/backend_compile_duration": "xla"}
+_compile_log: dict[str, dict[str, float]] = {}
+_current_test = ["(collection)"]
+
+if os.environ.get("MGRL_PROFILE_COMPILES"):
+    import jax.monitoring
+
+    def _on_duration(event, seconds, **_):
+        kind = _COMPILE_EVENTS.get(event)
+        if kind:
+            row = _compile_log.setdefault(_current_test[0], {"trace": 0.0, "lower": 0.0, "xla": 0.0,
+                                                             "compiles": 0})
+            row[kind] += seconds
+            row["compiles"] += kind == "xla"
+
+    jax.monitoring.register_event_duration_secs_listener(_on_duration)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    _current_test[0] = item.nodeid
+    try:
+        return (yield)
+    finally:
+        _current_test[0] = "(between tests)"
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _compile_log:
+        return
+    rows = sorted(_compile_log.items(), key=lambda kv: -sum(kv[1][k] for k in ("trace", "lower", "xla")))
+    terminalreporter.section("JAX compilation per test (this process)")
+    total = {k: sum(r[k] for _, r in rows) for k in ("trace", "lower", "xla", "compiles")}
+    terminalreporter.write_line(f"total: {total['compiles']:.0f} XLA compilations, trace "
+                                f"{total['trace']:.1f}s, lower {total['lower']:.1f}s, xla {total['xla']:.1f}s")
+    for name, r in rows[:25]:
+        terminalreporter.write_line(f"{r['trace'] + r['lower'] + r['xla']:7.1f}s  {r['compiles']:4.0f}  {name}")
+
+
 def pytest_collection_modifyitems(config, items):
     """The SLURM test last: its scenario runs in the background from the end of collection on
     (see pytest_collection_finish), and the test only checks what it recorded."""
     items.sort(key=lambda item: item.get_closest_marker("slurm") is not None)
 
 
-def pytest_collection_finish(session):
-    """Start the real-SLURM scenario of tests/test_slurm.py beside the rest of the suite: it waits
-    mostly on the scheduler. Under pytest-xdist the test starts it itself, in its worker."""
-    if os.environ.get("PYTEST_XDIST_WORKER") or session.config.option.collectonly:
-        return
-    if any(item.get_closest_marker("slurm") for item in session.items):
+_SLURM_SCENARIO: list = []  # the background scenario process this session started, if any
+
+
+def _start_slurm_scenario(config, nodeids) -> None:
+    if any("test_slurm.py" in nodeid for nodeid in nodeids) and not _SLURM_SCENARIO:
         import test_slurm
 
-        test_slurm.start_background_scenario(session.config._tmp_path_factory.mktemp("slurm"))
+        _SLURM_SCENARIO.append(test_slurm.start_scenario(config))
+
+
+def pytest_collection_finish(session):
+    """Start the real-SLURM scenario of tests/test_slurm.py beside the rest of the suite (it waits
+    mostly on the scheduler); the test, which runs last, checks its result."""
+    if os.environ.get("PYTEST_XDIST_WORKER") or session.config.option.collectonly:
+        return  # under pytest-xdist the controller starts it (next hook)
+    _start_slurm_scenario(session.config, [item.nodeid for item in session.items])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids):
+    _start_slurm_scenario(node.config, ids)
 
 
 def pytest_sessionfinish(session, exitstatus):
-    module = sys.modules.get("test_slurm")
-    if module is not None:
-        module.finish_background_scenario()
+    """Do not leave the scenario (and the daemons it started) behind an interrupted session."""
+    for proc in _SLURM_SCENARIO:
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=60)
+            except Exception:
+                proc.kill()

@@ -6,6 +6,8 @@ that outputs and file timestamps of the checkout are never touched.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
 import re
 import shutil
@@ -19,6 +21,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from mgrl.code import ANALYSIS_MODULES, PROBE_MODULES, TRAINING_MODULES
 from mgrl.analysis import CLAIM_COLUMNS
 from mgrl.config import load_config, scheme_weights
 from mgrl.figures import FIGURES
@@ -57,8 +60,7 @@ def snakemake(workdir: Path, *args: str, config: dict | None = None, check: bool
         path = workdir / "test_config.yaml"
         path.write_text(yaml.safe_dump(config))
         cmd += ["--configfile", str(path)]  # replaces config.yaml (see the Snakefile)
-    env = dict(os.environ, MGRL_JAX_CACHE=str(ROOT / ".jax_cache" / "pipeline"))
-    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)  # $MGRL_JAX_CACHE: conftest
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     return proc
@@ -204,19 +206,67 @@ def test_end_to_end_outputs_and_schemas(tiny_run):
     assert "claims.html" in html and "gamma_sensitivity.html" in html  # the tables, not just figures
 
 
+@contextlib.contextmanager
+def edited(path: Path):
+    """Append a line to a source file for the block, then restore its bytes and timestamps."""
+    original, stat = path.read_bytes(), path.stat()
+    path.write_bytes(original + b"\n# an edit of the code\n")
+    try:
+        yield
+    finally:
+        path.write_bytes(original)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def tiny_jobs(tmp_path: Path) -> dict[str, int]:
+    """Every job of the TINY config (what a run from scratch schedules)."""
+    path = tmp_path / "tiny_expected.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    return expected_jobs(path)
+
+
 def test_editing_one_figure_module_reruns_only_that_figure(tiny_run):
     # Snakemake 9 reruns on changed content (a bare `touch` with identical content is ignored).
-    module = tiny_run / "src" / "mgrl" / "figures" / "variance.py"
-    module.write_text(module.read_text() + "\n# a change to the plotting code\n")
-    counts = job_counts(snakemake(tiny_run, "-n", config=TINY))
+    with edited(tiny_run / "src" / "mgrl" / "figures" / "variance.py"):
+        counts = job_counts(snakemake(tiny_run, "-n", config=TINY))
     assert counts == {"figure_variance": 1, "all": 1}
+    assert job_counts(snakemake(tiny_run, "-n", config=TINY)) == {}  # restored: up to date
+
+
+@pytest.mark.parametrize("module", TRAINING_MODULES)
+def test_editing_training_code_reruns_training_probes_and_everything_downstream(
+        tiny_run, tmp_path, module):
+    with edited(tiny_run / "src" / "mgrl" / f"{module}.py"):
+        counts = job_counts(snakemake(tiny_run, "-n", config=TINY))
+    assert counts == tiny_jobs(tmp_path)
+
+
+def test_editing_probe_code_reruns_probes_and_downstream_not_training(tiny_run):
+    with edited(tiny_run / "src" / "mgrl" / "probe.py"):
+        counts = job_counts(snakemake(tiny_run, "-n", config=TINY))
+    probe_figures = [f for f in FIGURES
+                     if "probe_summary" in importlib.import_module(f"mgrl.figures.{f}").INPUTS]
+    assert probe_figures  # the probe's figures exist, so the expectation below is not vacuous
+    expected = {"probe": len(TINY["seeds"]), "aggregate_probes": 1, "claims": 1, "all": 1,
+                **{f"figure_{f}": 1 for f in probe_figures}}
+    assert counts == expected
+
+
+def test_editing_analysis_code_reruns_aggregates_claims_and_figures_only(tiny_run, tmp_path):
+    everything = tiny_jobs(tmp_path)
+    for module in ANALYSIS_MODULES:
+        with edited(tiny_run / "src" / "mgrl" / f"{module}.py"):
+            counts = job_counts(snakemake(tiny_run, "-n", config=TINY))
+        # a module the probes also run (the per-state statistics) reruns the probes as well
+        upstream = ("train",) if module in PROBE_MODULES else ("train", "probe")
+        assert counts == {k: v for k, v in everything.items() if k not in upstream}, module
 
 
 def test_adding_a_seed_schedules_only_that_seed_and_downstream(tiny_run):
     config = dict(TINY, seeds=[0, 1, 2])
     counts = job_counts(snakemake(tiny_run, "-n", config=config))
     expected = {"train": 4, "probe": 1, "aggregate_training": 1, "aggregate_probes": 1, "claims": 1,
-                "all": 1, **{f"figure_{f}": 1 for f in FIGURES}}
+                "aggregate_sensitivity": 1, "all": 1, **{f"figure_{f}": 1 for f in FIGURES}}
     assert counts == expected
     out = snakemake(tiny_run, "-n", "--quiet", "rules", config=config)
     scheduled = re.findall(r"seed(\d+)/", out.stdout + out.stderr)

@@ -11,20 +11,21 @@ Both interruptions land mid-run at a point the test controls, whatever the machi
 training job of the first run holds after its checkpoint of interval HOLD_AT (the test-only hook
 $MGRL_TEST_HOLD of mgrl.train) until the test has interrupted two of them and releases the rest.
 
-The scenario mostly waits on the scheduler and on the executor's status polling, so it runs in a
-background thread started as soon as pytest has collected it (tests/conftest.py), beside the rest
-of the suite; the test itself comes last and checks what the scenario recorded. The daemons are
-stopped again at the end of the session.
+The scenario mostly waits on the scheduler and on the executor's status polling, so it runs as a
+background process (`python tests/test_slurm.py <folder>`) started as soon as pytest has collected
+the test (tests/conftest.py; under pytest-xdist by the controller), beside the rest of the suite;
+the test itself comes last and checks what the scenario recorded in <folder>/result.json. The
+scenario stops the daemons it started when it ends.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
-import threading
+import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -95,91 +96,95 @@ def interrupt_two_held_training_jobs(hold: Path, run: subprocess.Popen, log: Pat
     return requeued, cancelled
 
 
-@dataclass
-class Scenario:
-    """What the background run of the SLURM scenario recorded, for the test to check."""
-
-    workdir: Path
-    skip: str | None = None  # why SLURM cannot run here (the test then skips)
-    error: BaseException | None = None
-    requeued: tuple[str, Path] | None = None
-    cancelled: tuple[str, Path] | None = None
-    first: subprocess.CompletedProcess | None = None
-    second: subprocess.CompletedProcess | None = None
-    seconds: dict[str, float] = field(default_factory=dict)
-    started_cluster: bool = False
-    done: threading.Event = field(default_factory=threading.Event)
+SCENARIO_TIMEOUT = 2 * RUN_TIMEOUT + 960  # cluster start (may apt-get install) + two runs
 
 
-_SCENARIO: Scenario | None = None
+def scenario_dir(config) -> Path:
+    """Where the scenario of this pytest session records its result: beside the session's base
+    temporary folder (the controller's under pytest-xdist, whose workers get sub-folders of it)."""
+    base = config._tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    return base / "slurm-scenario"
 
 
-def _run_scenario(sc: Scenario) -> None:
+def start_scenario(config) -> subprocess.Popen | None:
+    """Start the scenario as a background process (`python tests/test_slurm.py <folder>`) unless
+    this session has started it already. Returns the process, or None if it was running."""
+    folder = scenario_dir(config)
+    try:
+        folder.mkdir(parents=True)
+    except FileExistsError:
+        return None
+    log = open(folder / "scenario.log", "w")
+    return subprocess.Popen([sys.executable, __file__, str(folder)], stdout=log,
+                            stderr=subprocess.STDOUT, cwd=ROOT)
+
+
+def run_scenario(folder: Path) -> dict:
+    """Start SLURM, run the tiny pipeline through the profile with one requeue and one scancel
+    while the jobs hold, rerun it, stop the daemons it started; what happened goes to
+    ``folder/result.json`` for the test (written last, atomically)."""
+    result: dict = {"seconds": {}}
     start = time.perf_counter()
+    started_cluster = False
     try:
         if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
-            sc.skip = "snakemake-executor-plugin-slurm is not installed (pip install -e '.[test]')"
-            return
+            result["skip"] = ("snakemake-executor-plugin-slurm is not installed "
+                              "(pip install -e '.[test]')")
+            return result
         proc = subprocess.run(["bash", str(CLUSTER), "start"], capture_output=True, text=True,
                               timeout=900)
         # Stop what this start started (also after a start that failed half-way); a cluster that
         # was already up before the test (started by hand with cluster.sh) is left running.
-        sc.started_cluster = "[mgrl-slurm] started " in proc.stderr
+        started_cluster = "[mgrl-slurm] started " in proc.stderr
         if proc.returncode == 4:  # not installed and not installable, or not root: nothing started
-            sc.skip = (proc.stderr.strip().splitlines() or ["no SLURM here"])[-1]
-            return
+            result["skip"] = (proc.stderr.strip().splitlines() or ["no SLURM here"])[-1]
+            return result
         assert proc.returncode == 0, f"cluster.sh start failed:\n{proc.stdout}\n{proc.stderr}"
-        sc.seconds["cluster_start"] = time.perf_counter() - start
+        result["seconds"]["cluster_start"] = time.perf_counter() - start
 
-        workdir = copy_workflow(sc.workdir)
+        workdir = copy_workflow(folder / "workflow")
+        result["workdir"] = str(workdir)
         (workdir / "tiny.yaml").write_text(yaml.safe_dump(CONFIG))
-        hold = sc.workdir.parent / "hold"
-        hold.mkdir(parents=True, exist_ok=True)
+        hold = folder / "hold"
+        hold.mkdir()
         # The copy keeps the shipped config.yaml: cluster jobs must use tiny.yaml alone (the
         # Snakefile reads config.yaml only when no --configfile is given; the test checks the hash).
         cmd = ["timeout", "-k", "10", str(RUN_TIMEOUT), *SNAKEMAKE, "--profile", str(PROFILE),
                "--configfile", "tiny.yaml"]
-        # sbatch --export=ALL: the jobs see the hold hook and the shared compilation cache.
+        # sbatch --export=ALL: the jobs see the hold hook and the suite's compilation cache.
         env = dict(os.environ, MGRL_TEST_HOLD=f"{HOLD_AT}:{hold}")
-        first_log = sc.workdir.parent / "first.log"
-        with open(first_log, "w") as log:
-            first = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
-            try:
-                sc.requeued, sc.cancelled = interrupt_two_held_training_jobs(hold, first, first_log)
-                first.wait(timeout=RUN_TIMEOUT + 30)
-            finally:
-                if first.poll() is None:
-                    first.kill()
-                (hold / "release").touch()
-        sc.first = subprocess.CompletedProcess(cmd, first.returncode, first_log.read_text(), "")
-        sc.seconds["first_run"] = time.perf_counter() - start
-        sc.second = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
-        sc.seconds["both_runs"] = time.perf_counter() - start
+        for name in ("first", "second"):
+            log_path = folder / f"{name}.log"
+            with open(log_path, "w") as log:
+                run = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=log,
+                                       stderr=subprocess.STDOUT)
+                try:
+                    if name == "first":
+                        requeued, cancelled = interrupt_two_held_training_jobs(hold, run, log_path)
+                        result["requeued"] = [requeued[0], str(requeued[1])]
+                        result["cancelled"] = [cancelled[0], str(cancelled[1])]
+                    run.wait(timeout=RUN_TIMEOUT + 30)
+                finally:
+                    if run.poll() is None:
+                        run.kill()
+                    (hold / "release").touch()
+            result[f"{name}_returncode"] = run.returncode
+            result[f"{name}_log"] = str(log_path)
+            result["seconds"][f"{name}_run_done"] = time.perf_counter() - start
     except BaseException as err:  # reported by the test
-        sc.error = err
+        import traceback
+
+        result["error"] = "".join(traceback.format_exception(err))
     finally:
-        sc.done.set()
-
-
-def start_background_scenario(base: Path) -> Scenario:
-    """Start the scenario in a daemon thread (once per session); returns its record."""
-    global _SCENARIO
-    if _SCENARIO is None:
-        _SCENARIO = Scenario(workdir=base / "workflow")
-        threading.Thread(target=_run_scenario, args=(_SCENARIO,), name="slurm-scenario",
-                         daemon=True).start()
-    return _SCENARIO
-
-
-def finish_background_scenario() -> None:
-    """End of session: wait for a running scenario (it kills its own runs on timeout), then stop
-    the daemons it started."""
-    if _SCENARIO is None:
-        return
-    _SCENARIO.done.wait(timeout=2 * RUN_TIMEOUT + 120)
-    if _SCENARIO.started_cluster:
-        proc = subprocess.run(["bash", str(CLUSTER), "stop"], capture_output=True, text=True)
-        print(proc.stderr)
+        if started_cluster:
+            proc = subprocess.run(["bash", str(CLUSTER), "stop"], capture_output=True, text=True)
+            result["cluster_stop"] = proc.stderr[-2000:]
+        tmp = folder / "result.json.tmp"
+        tmp.write_text(json.dumps(result, indent=1))
+        os.replace(tmp, folder / "result.json")
+    return result
 
 
 def train_log(workdir: Path, run_dir: Path) -> str:
@@ -187,26 +192,30 @@ def train_log(workdir: Path, run_dir: Path) -> str:
     return (workdir / f"results/logs/tiny/train/{k}_{scheme}_{group}.log").read_text()
 
 
-def test_tiny_pipeline_on_slurm_resumes_after_requeue_and_scancel(tmp_path_factory):
-    sc = start_background_scenario(tmp_path_factory.mktemp("slurm"))  # no-op if conftest did
-    assert sc.done.wait(timeout=2 * RUN_TIMEOUT + 960), "the SLURM scenario did not finish"
-    if sc.skip:
-        pytest.skip(sc.skip)
-    if sc.error is not None:
-        raise sc.error
-    print(f"SLURM scenario seconds: {sc.seconds}")
-    workdir = sc.workdir
-    (requeued_id, requeued), (cancelled_id, cancelled) = sc.requeued, sc.cancelled
-    first_log = sc.first.stdout
-    assert sc.first.returncode not in (0, 124, 137), first_log[-5000:]
+def test_tiny_pipeline_on_slurm_resumes_after_requeue_and_scancel(request):
+    folder = scenario_dir(request.config)
+    start_scenario(request.config)  # no-op when tests/conftest.py started it at collection
+    deadline = time.monotonic() + SCENARIO_TIMEOUT
+    while not (folder / "result.json").exists():
+        assert time.monotonic() < deadline, (folder / "scenario.log").read_text()[-5000:]
+        time.sleep(1)
+    sc = json.loads((folder / "result.json").read_text())
+    if sc.get("skip"):
+        pytest.skip(sc["skip"])
+    assert "error" not in sc, sc["error"] + (folder / "scenario.log").read_text()[-3000:]
+    print(f"SLURM scenario seconds: {sc['seconds']}")
+    workdir = Path(sc["workdir"])
+    (requeued_id, requeued), (cancelled_id, cancelled) = sc["requeued"], sc["cancelled"]
+    requeued, cancelled = Path(requeued), Path(cancelled)
+    first_log = Path(sc["first_log"]).read_text()
+    assert sc["first_returncode"] not in (0, 124, 137), first_log[-5000:]
     assert f"SLURM-job '{cancelled_id}' failed, SLURM status is: 'CANCELLED'" in first_log, \
         first_log[-5000:]
     # The requeued job ran again under its SLURM id, resumed, and finished within the first run.
     assert (workdir / requeued / "metrics.parquet").exists(), first_log[-5000:]
     assert f"from checkpoint at interval {HOLD_AT} " in train_log(workdir, requeued)
 
-    second = sc.second
-    assert second.returncode == 0, (second.stdout + second.stderr)[-5000:]
+    assert sc["second_returncode"] == 0, Path(sc["second_log"]).read_text()[-5000:]
     # The cancelled job had left its checkpoints (and no metrics.parquet): the rerun resumed it.
     resumed = [line for line in train_log(workdir, cancelled).splitlines() if "resuming" in line]
     assert resumed and f"from checkpoint at interval {HOLD_AT} " in resumed[0], \
@@ -232,3 +241,13 @@ def test_tiny_pipeline_on_slurm_resumes_after_requeue_and_scancel(tmp_path_facto
     summary = pd.read_parquet(results / "metrics" / "probe_summary.parquet")
     assert list(summary.columns) == list(SUMMARY_COLUMNS)
     assert (summary["variance_trace"] > 0).all()
+
+
+if __name__ == "__main__":  # the background scenario (see start_scenario)
+    import signal
+
+    def _interrupted(signum, frame):  # SIGTERM from an ending session: clean up in `finally`
+        raise SystemExit(f"interrupted by signal {signum}")
+
+    signal.signal(signal.SIGTERM, _interrupted)
+    sys.exit(0 if "error" not in run_scenario(Path(sys.argv[1])) else 1)

@@ -24,8 +24,8 @@ def metric_values(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns=list(TIMING_COLUMNS)).reset_index(drop=True)
 
 
-def run_intervals(cfg, horizon, scheme, seeds, n):
-    trainer = make_train(cfg, horizon, scheme)
+def run_intervals(cfg, horizon, scheme, seeds, n, reuse=True):
+    trainer = make_train(cfg, horizon, scheme, reuse=reuse)
     state = trainer.init(jnp.asarray(seeds))
     out = []
     for _ in range(n):
@@ -43,8 +43,20 @@ def test_same_seed_same_metrics_different_seed_different(tiny):
         assert not np.array_equal(a[-1][key], c[-1][key]), key
 
 
+def test_trainers_are_built_once_per_settings(tiny):
+    """make_train returns the same Trainer (jitted functions) for the same settings, so tests,
+    probes and resumes in one process trace and compile each program once."""
+    import dataclasses
+
+    first = make_train(tiny, 2, "uniform")
+    assert make_train(dataclasses.replace(tiny, seeds=(5,), name="other"), 2, "uniform") is first
+    assert make_train(tiny_config(agent={"learning_rate": 0.01}), 2, "uniform") is not first
+    assert make_train(tiny, 2, "last") is not first and make_train(tiny, 1, "uniform") is not first
+    assert make_train(tiny, 2, "uniform", reuse=False) is not first
+
+
 def test_one_compilation_across_intervals(tiny):
-    trainer, _, _ = run_intervals(tiny, 3, "lambda_0.5", [0, 1], 3)
+    trainer, _, _ = run_intervals(tiny, 3, "lambda_0.5", [0, 1], 3, reuse=False)
     assert trainer.run_interval._cache_size() == 1
     assert trainer.init._cache_size() == 1
 

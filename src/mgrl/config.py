@@ -109,7 +109,6 @@ class TrainConfig:
     checkpoint_every: int = 1  # intervals between checkpoints
     dtype: str = "float32"  # float64 only for gradient checks
     poison_at_interval: int | None = None  # test-only: NaN meta-parameters before this interval
-    pause_after_checkpoint_s: float = 0.0  # test-only: sleep after each checkpoint (pre-emption tests)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -444,7 +443,6 @@ def validate(cfg: ExperimentConfig) -> None:
     check(t.dtype in ("float32", "float64"), "train.dtype", "must be float32 or float64")
     check(t.poison_at_interval is None or t.poison_at_interval >= 1, "train.poison_at_interval",
           "must be null or >= 1")
-    check(t.pause_after_checkpoint_s >= 0, "train.pause_after_checkpoint_s", "must be >= 0")
     p = cfg.probe
     check(p.num_samples >= 2, "probe.num_samples", "need at least 2 samples for a variance")
     check(p.reference_samples >= 1, "probe.reference_samples", "must be >= 1")

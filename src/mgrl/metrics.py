@@ -14,6 +14,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from mgrl.code import TRAINING_MODULES, code_hash
 from mgrl.config import ExperimentConfig
 from mgrl.io import write_parquet_atomic  # noqa: F401  (its home is mgrl.io; train and probe import it here)
 
@@ -50,6 +51,8 @@ COLUMNS: dict[str, str] = {
     "perf/compile_seconds": "compile time of the job (same on every row)",
     "git_sha": "commit of the code that produced the row ('unknown' outside git)",
     "config_hash": "sha256 prefix of the run's own settings (ExperimentConfig.for_run)",
+    "code_hash": "sha256 prefix of the source of the modules that computed the row (mgrl.code; "
+                 "training: env, networks, losses, agent, train; probes: those, probe and stats)",
     "jax_version": "jax version",
     "jumanji_version": "jumanji version",
     "haiku_version": "dm-haiku version",
@@ -71,7 +74,8 @@ def git_sha() -> str:
         return "unknown"
 
 
-def provenance(cfg: ExperimentConfig) -> dict[str, str]:
+def provenance(cfg: ExperimentConfig, modules: tuple[str, ...] = TRAINING_MODULES) -> dict[str, str]:
+    """Columns that say what produced a row: code (git sha, hash of ``modules``), config, versions."""
     def version(pkg: str) -> str:
         try:
             return metadata.version(pkg)
@@ -82,6 +86,7 @@ def provenance(cfg: ExperimentConfig) -> dict[str, str]:
         "experiment": cfg.name,
         "git_sha": git_sha(),
         "config_hash": cfg.hash(),
+        "code_hash": code_hash(modules),
         "jax_version": version("jax"),
         "jumanji_version": version("jumanji"),
         "haiku_version": version("dm-haiku"),
@@ -98,7 +103,7 @@ def run_identity(cfg: ExperimentConfig, horizon: int, scheme: str, seeds: Sequen
 def to_frame(rows: list[dict], identity: dict) -> pd.DataFrame:
     """Rows -> DataFrame with every documented column, in documented order."""
     frame = pd.DataFrame(rows)
-    for key in ("experiment", "horizon", "scheme", "git_sha", "config_hash", "jax_version",
+    for key in ("experiment", "horizon", "scheme", "git_sha", "config_hash", "code_hash", "jax_version",
                 "jumanji_version", "haiku_version", "optax_version"):
         frame[key] = identity[key]
     for col in ("seed", "interval", "meta_updates", "inner_updates", "env_steps", "horizon"):

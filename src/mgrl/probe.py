@@ -51,6 +51,7 @@ import pandas as pd
 
 from mgrl import checkpoint as ckpt
 from mgrl import metrics as metrics_io
+from mgrl.code import PROBE_MODULES, TRAINING_MODULES, code_hash
 from mgrl.agent import AgentState, MetaGradientAgent
 from mgrl.config import (BASELINE_SCHEME, META_PARAMETERS, ExperimentConfig, SchemeConfig,
                          scheme_weights)
@@ -64,7 +65,7 @@ PROBE_STREAM = 0x9B0BE  # folded into the seed's key so probe keys never repeat 
 REFERENCE_STREAM = 0  # K >= 1, so stream 0 of a checkpoint is free for the reference samples
 SOURCE_SCHEME, SOURCE_HORIZON = BASELINE_SCHEME, 1  # probed states come from the a2c baseline run
 
-_PROVENANCE = ("git_sha", "config_hash", "jax_version", "jumanji_version", "haiku_version",
+_PROVENANCE = ("git_sha", "config_hash", "code_hash", "jax_version", "jumanji_version", "haiku_version",
                "optax_version")
 
 SAMPLE_COLUMNS: dict[str, str] = {
@@ -131,10 +132,10 @@ def find_probe_checkpoint(
 ) -> tuple[Path, list[int]]:
     """The checkpoint folder of ``interval`` in the a2c run ``run_dir`` that holds ``seed``.
 
-    Looks at ``run_dir/checkpoints/<config hash>/interval_NNNNNN`` (the layout of
+    Looks at ``run_dir/checkpoints/<config hash>-<code hash>/interval_NNNNNN`` (the layout of
     :func:`mgrl.train.run_training`) and ``run_dir/checkpoints/interval_NNNNNN``; the folder must
     belong to ``cfg``: its manifest's config hash is that of ``cfg.for_run(1, "a2c", seeds)``, which
-    ignores probe sizes, other horizons and schemes. Returns (folder, the run's seeds [S]).
+    ignores probe sizes, other horizons and schemes, and its code hash that of today's training code. Returns (folder, the run's seeds [S]).
     """
     root = Path(run_dir) / "checkpoints"
     name = ckpt.path_of(root, interval).name
@@ -156,6 +157,9 @@ def find_probe_checkpoint(
         elif manifest.get("config_hash") != expected:
             problems.append(f"{path} belongs to another config (config_hash "
                             f"{manifest.get('config_hash')!r} != {expected!r})")
+        elif manifest.get("code_hash") != code_hash(TRAINING_MODULES):
+            problems.append(f"{path} was written by other training code (code_hash "
+                            f"{manifest.get('code_hash')!r} != {code_hash(TRAINING_MODULES)!r})")
         else:
             return path, seeds
     if not problems:
@@ -336,7 +340,7 @@ def run_probe(
     probe_cfg = cfg.probe
     agent = make_agent(cfg)
     probed = probed_parameters(cfg)
-    provenance = metrics_io.provenance(cfg)
+    provenance = metrics_io.provenance(cfg, PROBE_MODULES)
     reference_weights = jnp.asarray(
         scheme_weights(SchemeConfig("last"), probe_cfg.reference_horizon), jnp.float32)
     sample_frames, summary_rows = [], []

@@ -47,6 +47,7 @@ class Trainer(NamedTuple):
     weights: jax.Array  # w_1..w_K, [K]
     meta_updates_per_interval: int
     env_steps_per_interval: int  # per seed
+    executables: dict  # (tree structure, leaf shapes and dtypes) -> compiled run_interval
 
 
 def run_config(cfg: ExperimentConfig, scheme: str) -> ExperimentConfig:
@@ -62,8 +63,37 @@ def make_agent(cfg: ExperimentConfig) -> MetaGradientAgent:
     return MetaGradientAgent(cfg.env, cfg.agent, cfg.meta, network)
 
 
-def make_train(cfg: ExperimentConfig, horizon: int, scheme: str) -> Trainer:
-    """Build the compiled init and interval functions for one (horizon K, scheme)."""
+_TRAINERS: dict[tuple[str, int, str], Trainer] = {}
+
+
+def make_train(cfg: ExperimentConfig, horizon: int, scheme: str, *, reuse: bool = True) -> Trainer:
+    """Build the compiled init and interval functions for one (horizon K, scheme).
+
+    A process builds each (settings, K, scheme) once: later calls with the same settings (other
+    seeds or name) return the same Trainer, whose jitted functions are then traced, lowered and
+    compiled once (tests, probes and resumed runs in one process reuse them). ``reuse=False``
+    builds a fresh one (tests that count compilations).
+    """
+    key = (dataclasses.replace(cfg, seeds=(), name="").hash(), int(horizon), scheme)
+    if reuse and key in _TRAINERS:
+        return _TRAINERS[key]
+    trainer = _build_train(cfg, horizon, scheme)
+    if reuse:
+        _TRAINERS[key] = trainer
+    return trainer
+
+
+def compiled_interval(trainer: Trainer, state: AgentState):
+    """The ahead-of-time compiled ``run_interval`` for ``state``'s shapes, compiled once per
+    Trainer and shape (so resumed and repeated runs in one process reuse it)."""
+    leaves, treedef = jax.tree.flatten(state)
+    key = (treedef, tuple((x.shape, str(x.dtype)) for x in leaves))
+    if key not in trainer.executables:
+        trainer.executables[key] = trainer.run_interval.lower(state).compile()
+    return trainer.executables[key]
+
+
+def _build_train(cfg: ExperimentConfig, horizon: int, scheme: str) -> Trainer:
     if scheme == BASELINE_SCHEME and horizon != 1:
         raise ValueError(f"the '{BASELINE_SCHEME}' baseline has horizon 1, got {horizon}")
     cfg = run_config(cfg, scheme)
@@ -87,6 +117,7 @@ def make_train(cfg: ExperimentConfig, horizon: int, scheme: str) -> Trainer:
         weights=weights,
         meta_updates_per_interval=n_meta,
         env_steps_per_interval=n_meta * horizon * cfg.env.rollout_length * cfg.env.num_envs,
+        executables={},
     )
 
 
@@ -161,7 +192,7 @@ def run_training(
         start, state, previous = resumed
         rows = previous.to_dict("records")
         log.info("resuming %s from checkpoint at interval %d (%s)", identity["run"], start, ckpt_dir)
-    compiled = trainer.run_interval.lower(state).compile()
+    compiled = compiled_interval(trainer, state)
     compile_s = time.perf_counter() - t0
     log.info("%s: compiled in %.1fs; %d env steps per interval per seed",
              identity["run"], compile_s, trainer.env_steps_per_interval)

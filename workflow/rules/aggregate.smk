@@ -5,6 +5,7 @@
 rule aggregate_training:
     input:
         runs=distinct_training_outputs(),
+        code=ANALYSIS_CODE,
     output:
         dataset="results/metrics/training.parquet",
         table="results/tables/learning.csv",
@@ -24,6 +25,7 @@ rule aggregate_probes:
     input:
         summaries=probe_outputs("summary"),
         samples=probe_outputs("samples"),
+        code=ANALYSIS_CODE,
     output:
         dataset="results/metrics/probe_summary.parquet",
         samples="results/metrics/probe_samples.parquet",
@@ -47,7 +49,7 @@ rule claims:
     input:
         training="results/metrics/training.parquet",
         probes="results/metrics/probe_summary.parquet",
-        code=os.path.join(workflow.basedir, "src/mgrl/analysis.py"),
+        code=ANALYSIS_CODE,
     output:
         md="results/tables/claims.md",
         csv="results/tables/claims.csv",

@@ -8,7 +8,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
-from mgrl.analysis import k1_scheme  # noqa: E402
+from mgrl.code import ANALYSIS_MODULES, PROBE_MODULES, TRAINING_MODULES, module_paths  # noqa: E402
 from mgrl.config import BASELINE_SCHEME, ConfigError, config_from_dict  # noqa: E402
 from mgrl.figures import FIGURES  # noqa: E402
 
@@ -26,6 +26,13 @@ PROBES = f"results/probes/{NAME}"
 LOGS = f"results/logs/{NAME}"
 SCHEMES = list(CFG.schemes)
 SCHEMES_ARG = ",".join(SCHEMES)
+# The source files each stage runs are inputs of its rules: editing them reruns that stage and
+# everything downstream (training code: training, probes, aggregates, claims, figures; analysis
+# code: aggregates, claims, figures; one figure's module: that figure).
+PACKAGE = os.path.join(workflow.basedir, "src", "mgrl")
+TRAINING_CODE = module_paths(TRAINING_MODULES, PACKAGE)
+PROBE_CODE = module_paths(PROBE_MODULES, PACKAGE)
+ANALYSIS_CODE = module_paths(ANALYSIS_MODULES, PACKAGE)
 # Jobs run `python -m mgrl` from this checkout's src/ (installed or not, local or on a cluster node,
 # where the job re-reads this file before running its command).
 shell.prefix(f'export PYTHONPATH="{workflow.basedir}/src${{{{PYTHONPATH:+:$PYTHONPATH}}}}"; ')
@@ -44,19 +51,6 @@ def group_seeds(group):
 def group_of(seed):
     (group,) = [g for g in seed_groups() if int(seed) in group_seeds(g)]
     return group
-
-
-def training_runs():
-    """(horizon, scheme) of every training job: K = 1 once (all schemes coincide), plus a2c."""
-    runs = [(1, BASELINE_SCHEME)]
-    for horizon in CFG.horizons:
-        for scheme in [k1_scheme(SCHEMES)] if horizon == 1 else SCHEMES:
-            runs.append((horizon, scheme))
-    return runs
-
-
-def training_outputs():
-    return [f"{RUNS}/K{h}/{s}/{g}/metrics.parquet" for h, s in training_runs() for g in seed_groups()]
 
 
 def probe_outputs(kind):

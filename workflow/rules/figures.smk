@@ -18,6 +18,7 @@ for _figure in FIGURES:
             **{key: FIGURE_DATA[key] for key in FIGURE_INPUTS[_figure]},
             code=os.path.join(workflow.basedir, f"src/mgrl/figures/{_figure}.py"),
             common=os.path.join(workflow.basedir, "src/mgrl/figures/common.py"),
+            analysis=ANALYSIS_CODE,
         output:
             png=report(
                 f"results/figures/{_figure}.png",
