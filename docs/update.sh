@@ -17,5 +17,5 @@ for png in sorted(Path("results/figures").glob("*.png")):
     image.resize((int(image.width * scale), int(image.height * scale))).save(
         Path("docs/figures") / png.name, optimize=True)
 PY
-cp results/tables/{claims.md,claims.csv,learning.csv,estimators.csv,variance_reduction.csv} docs/
+cp results/tables/{claims.md,claims.csv,learning.csv,estimators.csv,variance_reduction.csv,gamma_sensitivity.csv} docs/
 echo "docs/ refreshed; paste docs/claims.md into README.md's Results section (tests/test_readme.py checks it)"

@@ -23,7 +23,7 @@ import yaml
 
 from mgrl.code import ANALYSIS_MODULES, PROBE_MODULES, TRAINING_MODULES
 from mgrl.analysis import CLAIM_COLUMNS
-from mgrl.config import load_config, scheme_weights
+from mgrl.config import config_from_dict, load_config, scheme_weights
 from mgrl.figures import FIGURES
 from mgrl.metrics import COLUMNS
 
@@ -37,10 +37,16 @@ TINY = {
     "schemes": {"last": {"kind": "last"}, "uniform": {"kind": "uniform"}},
     "env": {"num_rows": 5, "num_cols": 5, "time_limit": 8, "num_envs": 4, "rollout_length": 3},
     "network": {"conv_channels": [4], "policy_hidden": [8], "value_hidden": [8]},
+    "meta": {"learn": ["gamma", "lambda"]},
     "train": {"num_intervals": 3, "inner_updates_per_interval": 2, "checkpoint_every": 1},
-    "probe": {"num_samples": 4, "reference_horizon": 2, "reference_samples": 4,
+    # M = M_ref = 16 as in tests/test_probe.py: the same compiled samplers at K = 1 and 2
+    "probe": {"num_samples": 16, "reference_horizon": 2, "reference_samples": 16,
               "checkpoints": [1, 3], "bootstrap": 50},
 }
+
+
+def load_config_dict(raw: dict) -> dict:
+    return config_from_dict(raw).to_dict()
 
 
 def copy_workflow(dest: Path) -> Path:
@@ -140,6 +146,18 @@ def tiny_run(tmp_path_factory):
     snakemake(workdir, config=TINY)
     print(f"tiny pipeline: {time.perf_counter() - start:.0f}s")
     return workdir
+
+
+def test_in_process_tiny_config_compiles_the_pipeline_programs():
+    """conftest's tiny config and TINY differ only where compiled programs do not (seeds, horizons,
+    schemes, probe, intervals), so in-process tests and subprocess jobs share compiled programs."""
+    from conftest import tiny_config
+
+    tiny, pipeline = tiny_config().to_dict(), load_config_dict(TINY)
+    for section in ("env", "network", "agent", "meta"):
+        assert tiny[section] == pipeline[section], section
+    assert tiny["train"]["inner_updates_per_interval"] == pipeline["train"]["inner_updates_per_interval"]
+    assert tiny["train"]["dtype"] == pipeline["train"]["dtype"]
 
 
 def test_lint_is_clean(tmp_path):

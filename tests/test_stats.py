@@ -246,3 +246,14 @@ def test_sensitivity_runs_are_the_baseline_at_a_fixed_gamma():
     assert fixed.gamma.tolist() == [0.8, 0.95] and fixed.final_return.tolist() == [6.0, 8.0]
     learned = table[table.kind == "meta-learned"].iloc[0]
     assert learned.gamma == pytest.approx(0.9) and learned.seeds == 3
+
+
+def test_logit_interval_of_gammas_stays_inside_the_unit_interval():
+    gammas = [0.96, 0.99, 0.44, 0.47, 0.86]  # a t-interval of these reaches 1.11
+    assert stats.mean_ci(gammas)[2] > 1.0
+    m, lo, hi, n = stats.logit_mean_ci(gammas)
+    assert 0.0 < lo < m < hi < 1.0 and n == 5
+    logits = np.log(np.array(gammas) / (1 - np.array(gammas)))
+    assert m == pytest.approx(1 / (1 + np.exp(-logits.mean())))
+    same = stats.logit_mean_ci([0.8] * 4)
+    assert same[0] == pytest.approx(0.8) and same[1] == pytest.approx(0.8)

@@ -10,10 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from conftest import tiny_config
 from mgrl import checkpoint as ckpt
-from mgrl.env import random_policy_stats
 from mgrl.metrics import COLUMNS, TIMING_COLUMNS
 from mgrl import metrics as metrics_io
 from mgrl.code import PACKAGE_DIR, TRAINING_MODULES, code_hash
@@ -56,7 +56,7 @@ def test_trainers_are_built_once_per_settings(tiny):
 
 
 def test_one_compilation_across_intervals(tiny):
-    trainer, _, _ = run_intervals(tiny, 3, "lambda_0.5", [0, 1], 3, reuse=False)
+    trainer, _, _ = run_intervals(tiny, 2, "last", [0, 1], 3, reuse=False)
     assert trainer.run_interval._cache_size() == 1
     assert trainer.init._cache_size() == 1
 
@@ -79,13 +79,13 @@ def test_baseline_keeps_gamma_and_lambda_fixed(tiny):
 
 
 def test_parquet_has_documented_columns_and_provenance(tiny, tmp_path):
-    frame = run_training(tiny, 2, "uniform", [0, 1], tmp_path / "run", progress=False)
+    frame = run_training(tiny, 2, "last", [0, 1], tmp_path / "run", progress=False)
     disk = pd.read_parquet(tmp_path / "run" / "metrics.parquet")
     assert list(disk.columns) == list(COLUMNS)
     assert len(disk) == 2 * tiny.train.num_intervals
     assert set(disk["seed"]) == {0, 1}
-    assert (disk["horizon"] == 2).all() and (disk["scheme"] == "uniform").all()
-    assert (disk["config_hash"] == tiny.for_run(2, "uniform", (0, 1)).hash()).all()
+    assert (disk["horizon"] == 2).all() and (disk["scheme"] == "last").all()
+    assert (disk["config_hash"] == tiny.for_run(2, "last", (0, 1)).hash()).all()
     assert disk["jax_version"].iloc[0] == jax.__version__
     per_seed = disk[disk.seed == 0]
     assert np.all(np.diff(per_seed["env_steps"]) == 2 * tiny.env.num_envs * tiny.env.rollout_length)
@@ -112,7 +112,8 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tiny, tmp_path):
 
 def test_changed_config_starts_afresh_and_keeps_the_old_checkpoints(tiny, tmp_path):
     run_training(tiny, 1, "last", [0], tmp_path / "r", progress=False, stop_after=1)
-    other = tiny_config(agent={"learning_rate": 0.01})
+    other = tiny_config(train={"checkpoint_every": 2})  # another run config, the same program
+    assert other.for_run(1, "last", (0,)).hash() != tiny.for_run(1, "last", (0,)).hash()
     frame = run_training(other, 1, "last", [0], tmp_path / "r", progress=False, stop_after=1)
     assert frame["interval"].tolist() == [1]  # not resumed from the first config's state
     hashes = sorted(p.name for p in (tmp_path / "r" / "checkpoints").iterdir())
@@ -207,16 +208,12 @@ def test_damaged_parquet_input_is_reported_by_path_and_nothing_is_written(tiny, 
 
 def test_cli_trains_and_rejects_bad_arguments(tmp_path):
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("""
-name: cli
-seeds: [0]
-horizons: [1]
-schemes: {last: {kind: last}}
-env: {num_rows: 5, num_cols: 5, num_envs: 2, rollout_length: 2}
-network: {conv_channels: [2], policy_hidden: [4], value_hidden: [4]}
-train: {num_intervals: 2, inner_updates_per_interval: 1}
-probe: {reference_horizon: 1, checkpoints: [1]}
-""")
+    # the programs of conftest's tiny config (and test_pipeline's TINY): the compilation cache serves them
+    cfg.write_text(yaml.safe_dump(dict(tiny_config(horizons=[1], train={"num_intervals": 2},
+                                                   probe={"reference_horizon": 1,
+                                                          "checkpoints": [1]}).to_dict(),
+                                       name="cli", seeds=[0],
+                                       schemes={"last": {"kind": "last"}})))
     base = [sys.executable, "-m", "mgrl", "train", "--config", str(cfg), "--seed", "0"]
     bad = subprocess.run(base + ["--horizon", "1", "--scheme", "median", "--out", str(tmp_path / "x")],
                          capture_output=True, text=True)
@@ -227,25 +224,6 @@ probe: {reference_horizon: 1, checkpoints: [1]}
     assert ok.returncode == 0, ok.stderr
     assert "interval 2/2" in ok.stderr  # plain log lines when not on a terminal
     assert len(pd.read_parquet(tmp_path / "y" / "metrics.parquet")) == 2
-
-
-def test_agents_learn_clearly_better_than_random():
-    """A2C and meta-gradient agents beat the random legal policy on a 6x6 board in about a minute."""
-    cfg = tiny_config(
-        horizons=[2],
-        env={"num_rows": 6, "num_cols": 6, "time_limit": 100, "num_envs": 32, "rollout_length": 8},
-        network={"conv_channels": [16, 16], "policy_hidden": [32], "value_hidden": [32]},
-        agent={"optimizer": "adam", "learning_rate": 1e-3, "gamma_init": 0.9},
-        meta={"learn": ["gamma"]},
-        train={"num_intervals": 1, "inner_updates_per_interval": 50},
-        probe={"reference_horizon": 2},
-    )
-    random_rate = random_policy_stats(cfg.env, jax.random.PRNGKey(0), 2000)["reward_per_step"]
-    for horizon, scheme in [(1, "a2c"), (2, "last"), (2, "uniform")]:
-        _, _, out = run_intervals(cfg, horizon, scheme, [0], 16)  # 800 inner updates, 205k steps
-        learned = float(np.mean([m["train/reward_per_step"][0] for m in out[-2:]]))
-        print(f"{scheme} K={horizon}: reward/step {learned:.3f} vs random {random_rate:.3f}")
-        assert learned > 3 * random_rate, (scheme, horizon, learned, random_rate)
 
 
 def test_non_finite_run_stops_with_the_run_and_step_and_keeps_the_checkpoint(tmp_path):

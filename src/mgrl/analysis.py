@@ -19,7 +19,7 @@ import pandas as pd
 from mgrl.config import BASELINE_SCHEME, ClaimsConfig, sensitivity_gamma
 from mgrl.io import DataFileError, read_parquet, read_parquets, write_text_atomic  # noqa: F401
 from mgrl.stats import (atanh_mean_ci, directional_verdict, equivalence_verdict, harm_verdict,
-                        log_mean_ci, log_ratio_ci, mean_ci)
+                        log_mean_ci, log_ratio_ci, logit_mean_ci, mean_ci)
 
 FINAL_FRACTION = 0.25  # final return = mean over the last quarter of logging intervals
 PAPER_VARIANCE_REDUCTION = 3.0  # [paper] "cuts the variance about 3x on Snake"
@@ -84,7 +84,7 @@ def learning_table(training: pd.DataFrame) -> pd.DataFrame:
     for (horizon, scheme), g in per_seed.groupby(["horizon", "scheme"]):
         m, lo, hi, n = mean_ci(g["final_return"])
         rm, rlo, rhi, _ = mean_ci(g["final_reward_per_step"])
-        gm, glo, ghi, _ = mean_ci(g["final_gamma"])
+        gm, glo, ghi, _ = logit_mean_ci(g["final_gamma"])
         rows.append({"horizon": horizon, "scheme": scheme, "seeds": n,
                      "final_return": m, "final_return_lo": lo, "final_return_hi": hi,
                      "reward_per_step": rm, "reward_per_step_lo": rlo, "reward_per_step_hi": rhi,
@@ -107,7 +107,7 @@ def sensitivity_table(training: pd.DataFrame, sensitivity: pd.DataFrame | None =
     rows = []
     for (horizon, scheme), g in per_seed.groupby(["horizon", "scheme"]):
         m, lo, hi, n = mean_ci(g["final_return"])
-        gm, glo, ghi, _ = mean_ci(g["final_gamma"])
+        gm, glo, ghi, _ = logit_mean_ci(g["final_gamma"])
         fixed = is_baseline(scheme)
         if fixed:  # exact, not the float32 round trip through the logit
             named = sensitivity_gamma(scheme)
@@ -352,7 +352,7 @@ def claims_table(training: pd.DataFrame, summary: pd.DataFrame, schemes: Sequenc
 
 def claims_markdown(claims: pd.DataFrame) -> str:
     """The claims table as Markdown (what README's Results section copies)."""
-    lines = ["| claim | statement | measure | value | 95% CI | n | verdict | criterion | power |",
+    lines = ["| claim | statement | measure | value | 95% CI | unit (n) | verdict | criterion | power |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in claims.itertuples():
         lines.append(f"| {r.claim} | {r.statement} | {r.measure} | {r.value:.3g} | "

@@ -9,6 +9,8 @@ Intervals respect the range of their quantity:
   :func:`mean_ci`;
 * positive quantities (variances, SNR, relative errors, ratios of them): t-interval of the mean
   log, exponentiated (:func:`log_mean_ci`, a geometric mean whose CI stays positive);
+* quantities in (0, 1) (gamma, lambda): t-interval of the mean logit, mapped back with the sigmoid
+  (:func:`logit_mean_ci`);
 * quantities in [-1, 1] (cosines): t-interval of the mean atanh, mapped back with tanh
   (:func:`atanh_mean_ci`, stays inside (-1, 1));
 * statistics of M samples from one state: percentile bootstrap over the samples
@@ -75,6 +77,15 @@ def log_mean_ci(values: Sequence[float], level: float = CONFIDENCE_LEVEL) -> tup
 
 
 log_ratio_ci = log_mean_ci  # a ratio's geometric mean over units: the same computation
+
+
+def logit_mean_ci(values: Sequence[float], level: float = CONFIDENCE_LEVEL) -> tuple[float, float, float, int]:
+    """Mean and CI of values in (0, 1) (gamma, lambda): t-interval of the mean logit, mapped back
+    with the sigmoid, so the CI stays inside (0, 1). The point is sigmoid(mean logit): the mean of
+    the meta-parameters as they are stored (logits), not the arithmetic mean of gamma."""
+    x = np.clip(np.asarray(values, dtype=float).reshape(-1), 1e-12, 1.0 - 1e-12)
+    return transformed_mean_ci(x, lambda v: np.log(v) - np.log1p(-v),
+                               lambda v: 1.0 / (1.0 + np.exp(-v)), level)
 
 
 def atanh_mean_ci(values: Sequence[float], level: float = CONFIDENCE_LEVEL) -> tuple[float, float, float, int]:

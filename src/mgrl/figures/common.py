@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from mgrl.stats import mean_ci  # noqa: E402
+from mgrl.stats import logit_mean_ci, mean_ci  # noqa: E402
 
 COLOURS = ["#1b6ca8", "#d1495b", "#66a182", "#edae49", "#8e6c8a", "#00798c", "#30638e"]
 
@@ -42,11 +42,14 @@ def errorbar_by_scheme(ax, table: pd.DataFrame, column: str, schemes: list[str],
     ax.grid(alpha=0.3)
 
 
-def band(ax, frame: pd.DataFrame, x: str, y: str, label: str, colour: str, linestyle: str = "-"):
-    """Mean over seeds of ``y`` against ``x`` with a 95% CI band (rows aligned by interval)."""
+def band(ax, frame: pd.DataFrame, x: str, y: str, label: str, colour: str, linestyle: str = "-",
+         unit_interval: bool = False):
+    """Mean over seeds of ``y`` against ``x`` with a 95% CI band (rows aligned by interval);
+    ``unit_interval``: ``y`` lies in (0, 1) (gamma, lambda), its CI from the mean logit."""
+    interval_ci = logit_mean_ci if unit_interval else mean_ci
     stats_rows = []
     for interval, g in frame.groupby("interval"):
-        m, lo, hi, _ = mean_ci(g[y])
+        m, lo, hi, _ = interval_ci(g[y])
         stats_rows.append((g[x].mean(), m, lo, hi))
     if not stats_rows:
         return

@@ -19,7 +19,8 @@ def plot(data, schemes, out_png):
             for scheme in schemes:
                 g = meta[(meta.horizon == horizon) & (meta.scheme == scheme)]
                 if not g.empty:
-                    band(ax, g, "env_steps", param, scheme, scheme_colour(scheme, schemes))
+                    band(ax, g, "env_steps", param, scheme, scheme_colour(scheme, schemes),
+                         unit_interval=True)
             ax.set_title(f"{param.split('/')[1]}, K = {horizon}")
             ax.set_xlabel("environment steps (per seed)")
             ax.grid(alpha=0.3)
