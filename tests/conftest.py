@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 # Tests compile many small programs and run them briefly: XLA's cheaper backend optimisation
 # compiles them about a third faster (measured in README "Tests") at no cost to their run time.
@@ -95,15 +96,29 @@ def pytest_runtest_protocol(item, nextitem):
         _current_test[0] = "(between tests)"
 
 
+def _session_base(config) -> Path:
+    """The session's base temporary folder (the controller's under pytest-xdist)."""
+    base = config._tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 def pytest_terminal_summary(terminalreporter):
-    if not _compile_log:
+    """The compile profile (MGRL_PROFILE_COMPILES=1): this process's and every xdist worker's."""
+    if not os.environ.get("MGRL_PROFILE_COMPILES"):
         return
-    rows = sorted(_compile_log.items(), key=lambda kv: -sum(kv[1][k] for k in ("trace", "lower", "xla")))
-    terminalreporter.section("JAX compilation per test (this process)")
-    total = {k: sum(r[k] for _, r in rows) for k in ("trace", "lower", "xla", "compiles")}
+    import json
+
+    rows = dict(_compile_log)
+    for path in sorted(_session_base(terminalreporter.config).glob("compile-profile-*.json")):
+        rows.update(json.loads(path.read_text()))
+    if not rows:
+        return
+    ranked = sorted(rows.items(), key=lambda kv: -sum(kv[1][k] for k in ("trace", "lower", "xla")))
+    terminalreporter.section("JAX compilation per test (in-process; subprocesses not counted)")
+    total = {k: sum(r[k] for _, r in ranked) for k in ("trace", "lower", "xla", "compiles")}
     terminalreporter.write_line(f"total: {total['compiles']:.0f} XLA compilations, trace "
                                 f"{total['trace']:.1f}s, lower {total['lower']:.1f}s, xla {total['xla']:.1f}s")
-    for name, r in rows[:25]:
+    for name, r in ranked[:25]:
         terminalreporter.write_line(f"{r['trace'] + r['lower'] + r['xla']:7.1f}s  {r['compiles']:4.0f}  {name}")
 
 
@@ -147,7 +162,14 @@ def pytest_xdist_node_collection_finished(node, ids):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Do not leave the scenario (and the daemons it started) behind an interrupted session."""
+    """Hand an xdist worker's compile profile to the controller; do not leave the SLURM scenario
+    (and the daemons it started) behind an interrupted session."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and _compile_log:
+        import json
+
+        (_session_base(session.config) / f"compile-profile-{worker}.json").write_text(
+            json.dumps(_compile_log))
     for proc in _SLURM_SCENARIO:
         if proc is not None and proc.poll() is None:
             proc.terminate()
