@@ -111,13 +111,12 @@ def expected_jobs(cfg_path: Path) -> dict[str, int]:
 
 
 def test_expected_jobs_of_the_default_config_by_hand():
-    # 3 seeds, K in {1, 2, 4, 8}, schemes last/uniform/lambda_0.5: K=1 one run, K=2 two (uniform and
-    # lambda_0.5 coincide), K=4 and K=8 three each; plus a2c; plus gammas 0.5, 0.95, 0.99 (0.8 is
-    # gamma_init, the a2c run itself).
+    # 5 seeds, K in {1, 2, 4}, schemes last/uniform: K=1 one run, K=2 and K=4 two each; plus a2c;
+    # plus gammas 0.5, 0.8, 0.99 (0.1 is gamma_init, the a2c run itself).
     counts = expected_jobs(ROOT / "config.yaml")
     cfg = load_config(ROOT / "config.yaml")
-    assert cfg.horizons == (1, 2, 4, 8) and len(cfg.seeds) == 3 and cfg.seeds_per_job == 1
-    assert counts["train"] == 3 * (1 + (1 + 2 + 3 + 3) + 3)
+    assert cfg.horizons == (1, 2, 4) and len(cfg.seeds) == 5 and cfg.seeds_per_job == 1
+    assert counts["train"] == 5 * (1 + (1 + 2 + 2) + 3)
 
 
 def test_sensitivity_runs_reuse_the_train_rule_once_per_new_gamma(tmp_path):
