@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 # Tests compile many small programs and run them briefly: XLA's cheaper backend optimisation

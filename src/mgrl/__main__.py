@@ -127,7 +127,8 @@ def _aggregate(args) -> None:
             write_text_atomic(path, analysis.table_html(
                 table, "Final return vs gamma (fixed-gamma a2c and meta-learned runs)",
                 "Mean and 95% t-CI over seeds of the final return (last quarter of training); "
-                "gamma: the fixed gamma, or the meta-learned runs' final gamma."))
+                "gamma: the fixed gamma, or the meta-learned runs' final gamma (95% CI from the "
+                "mean logit, inside (0, 1))."))
         return
     frame = read_parquets(args.inputs)
     write_parquet_atomic(frame, args.out)

@@ -19,7 +19,7 @@ import pandas as pd
 from mgrl.config import BASELINE_SCHEME, ClaimsConfig, sensitivity_gamma
 from mgrl.io import DataFileError, read_parquet, read_parquets, write_text_atomic  # noqa: F401
 from mgrl.stats import (atanh_mean_ci, directional_verdict, equivalence_verdict, harm_verdict,
-                        log_mean_ci, log_ratio_ci, logit_mean_ci, mean_ci)
+                        half_width, log_mean_ci, log_ratio_ci, logit_mean_ci, mean_ci)
 
 FINAL_FRACTION = 0.25  # final return = mean over the last quarter of logging intervals
 PAPER_VARIANCE_REDUCTION = 3.0  # [paper] "cuts the variance about 3x on Snake"
@@ -51,11 +51,6 @@ def k1_aliases(schemes: Sequence[str]) -> dict[tuple[int, str], str]:
     """The aliases every config has: all schemes at K = 1 are the K = 1 run."""
     trained = k1_scheme(schemes)
     return {(1, s): trained for s in schemes if s != trained}
-
-
-def expand_k1(frame: pd.DataFrame, schemes: Sequence[str]) -> pd.DataFrame:
-    """Copy K = 1 rows (trained once) to every scheme, so each scheme's curve starts at K = 1."""
-    return expand_aliases(frame, k1_aliases(schemes))
 
 
 # ------------------------------------------------------------------------------ training data --
@@ -188,16 +183,6 @@ def estimator_table(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["scheme", "horizon"]).reset_index(drop=True)
 
 
-def paired_ratios(summary: pd.DataFrame, column: str, num: tuple[int, str],
-                  den: tuple[int, str]) -> np.ndarray:
-    """column(num) / column(den) per probed state (seed, interval), for (horizon, scheme) pairs."""
-    keys = ["seed", "interval"]
-    a = _cell(summary, *num).set_index(keys)[column]
-    b = _cell(summary, *den).set_index(keys)[column]
-    joined = pd.concat([a.rename("a"), b.rename("b")], axis=1, join="inner")
-    return (joined["a"] / joined["b"]).to_numpy()
-
-
 def variance_reduction_table(summary: pd.DataFrame, schemes: Sequence[str]) -> pd.DataFrame:
     """Per (K, mixing scheme): Var[last] / Var[scheme] on the same states; per seed the geometric
     mean over its states, then the geometric mean over seeds and its CI (log scale, > 0)."""
@@ -292,7 +277,7 @@ def claims_table(training: pd.DataFrame, summary: pd.DataFrame, schemes: Sequenc
                              how="difference")
     m, lo, hi, n = mean_ci(diff)
     base = float(seed_means(summary, "relative_bias2", k_min, "last").mean())
-    half = (hi - lo) / 2
+    half = half_width(lo, hi)
     add("C1", "K-step meta-gradients are less biased as K grows",
         f"debiased squared bias / ||ref||^2, last K={k_max} - K={k_min} (paired per state)",
         m, lo, hi, n, probe_unit(n), directional_verdict(lo, hi, 0.0, "less"),
@@ -328,7 +313,7 @@ def claims_table(training: pd.DataFrame, summary: pd.DataFrame, schemes: Sequenc
         # C4
         diff = (final_of(k_max, scheme) - last_final).dropna()
         m, lo, hi, n = mean_ci(diff)
-        half = (hi - lo) / 2
+        half = half_width(lo, hi)
         add("C4", f"mixing ({scheme}) has similar or higher return than K-step",
             f"final return {scheme} - last at K={k_max} (paired per seed)", m, lo, hi, n,
             seed_unit(n), equivalence_verdict(lo, hi, delta),
@@ -340,7 +325,7 @@ def claims_table(training: pd.DataFrame, summary: pd.DataFrame, schemes: Sequenc
     if k_max != 1 and (1, "last") in set(zip(finals.horizon, finals.scheme)):
         diff = (last_final - final_of(1, "last")).dropna()
         m, lo, hi, n = mean_ci(diff)
-        half = (hi - lo) / 2
+        half = half_width(lo, hi)
         add("C5", "the K-step meta-gradient's variance hinders performance",
             f"final return last at K={k_max} - at K=1 (paired per seed)", m, lo, hi, n,
             seed_unit(n), harm_verdict(lo, hi, delta),
