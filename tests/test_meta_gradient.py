@@ -34,9 +34,14 @@ def setup64():
         state = jax.jit(agent.init)(jax.random.PRNGKey(3))
         state, _ = jax.jit(agent.meta_step)(state, jnp.ones((1,)))
         meta_loss = jax.jit(lambda eta, key, w, adv: agent.meta_loss(eta, state, key, w, adv)[0])
-        outer_adv = jax.jit(lambda key, w: agent.meta_loss(state.eta, state, key, w)[1][4]["outer_advantages"])
-        meta_grad = jax.jit(lambda key, w: agent.meta_gradient(state, key, w)[0])
-        yield cfg, agent, state, (meta_loss, outer_adv), meta_grad
+        # One program per K gives the meta-gradient and the outer advantages A'_1..A'_K it used.
+        grad_and_adv = jax.jit(lambda key, w: (lambda g, out: (g, out[1][4]["outer_advantages"]))(
+            *agent.meta_gradient(state, key, w)))
+
+        def meta_grad(key, w):
+            return grad_and_adv(key, w)[0]
+
+        yield cfg, agent, state, (meta_loss, grad_and_adv), meta_grad
 
 
 def two_pass_inner_update(agent, params, opt_state, rollout, gamma, lambda_):
@@ -49,21 +54,26 @@ def two_pass_inner_update(agent, params, opt_state, rollout, gamma, lambda_):
     return optax.apply_updates(params, updates), opt_state
 
 
-def direct_k_step_gradient(agent, state, key, k):
-    """grad_eta L'(theta_k) written as a plain Python loop of k two-pass inner updates and a
-    separately computed outer loss (no scan, no weights, no shared one-pass code)."""
+def direct_k_step_gradients(agent, state, key, K):
+    """[K, 2]: row k-1 is grad_eta L'(theta_k) (columns gamma, lambda), for k = 1..K, written as a
+    plain Python loop of K two-pass inner updates, each followed by a separately computed outer
+    loss (no scan, no weights, no shared one-pass code); ``jax.jacrev`` of the K losses gives the K
+    gradients from one compiled program."""
 
-    def loss(eta):
+    def losses(eta):
         gamma, lambda_ = jax.nn.sigmoid(eta["gamma"]), jax.nn.sigmoid(eta["lambda"])
         params, opt_state, env_carry, rollout = (state.params, state.inner_opt_state, state.env,
                                                  state.rollout)
-        for i in range(k):
+        outer = []
+        for i in range(K):
             params, opt_state = two_pass_inner_update(agent, params, opt_state, rollout, gamma,
                                                       lambda_)
             env_carry, rollout = agent.collect(params, env_carry, jax.random.fold_in(key, i))
-        return agent.outer_loss(params, rollout)
+            outer.append(agent.outer_loss(params, rollout))
+        return jnp.stack(outer)
 
-    return jax.jit(jax.grad(loss))(state.eta)
+    jacobian = jax.jit(jax.jacrev(losses))(state.eta)  # {name: [K]}
+    return np.stack([np.asarray(jacobian[name]) for name in ETA_KEYS], axis=1)
 
 
 def as_vector(grad):
@@ -73,13 +83,13 @@ def as_vector(grad):
 @pytest.mark.parametrize("horizon", [1, 3])
 @pytest.mark.parametrize("scheme", SCHEMES)
 def test_meta_gradient_matches_finite_differences(setup64, horizon, scheme):
-    cfg, agent, state, (meta_loss, outer_adv), meta_grad = setup64
+    cfg, agent, state, (meta_loss, grad_and_adv), _ = setup64
     with jax.enable_x64(True):
         key = jax.random.PRNGKey(11)
         w = jnp.asarray(scheme_weights(cfg.scheme(scheme), horizon), jnp.float64)
-        analytic = as_vector(meta_grad(key, w))
         # The outer advantages are policy-gradient coefficients (no gradient): freeze them at eta.
-        adv = outer_adv(key, w)
+        grad, adv = grad_and_adv(key, w)
+        analytic = as_vector(grad)
         eps = 1e-5
         numeric = []
         for name in ETA_KEYS:
@@ -98,7 +108,7 @@ def test_last_equals_direct_k_step_and_uniform_is_mean_of_k_steps(setup64):
     K = 3
     with jax.enable_x64(True):
         key = jax.random.PRNGKey(5)
-        direct = [as_vector(direct_k_step_gradient(agent, state, key, k)) for k in range(1, K + 1)]
+        direct = list(direct_k_step_gradients(agent, state, key, K))  # k = 1..K
         last = as_vector(meta_grad(key, jnp.asarray(scheme_weights(cfg.scheme("last"), K))))
         uniform = as_vector(meta_grad(key, jnp.asarray(scheme_weights(cfg.scheme("uniform"), K))))
         lam = as_vector(meta_grad(key, jnp.asarray(scheme_weights(cfg.scheme("lambda_0.5"), K))))
@@ -134,27 +144,30 @@ def test_all_schemes_agree_at_horizon_one(setup64):
         key = jax.random.PRNGKey(7)
         grads = [as_vector(meta_grad(key, jnp.asarray(scheme_weights(cfg.scheme(s), 1))))
                  for s in SCHEMES]
-        direct = as_vector(direct_k_step_gradient(agent, state, key, 1))
+        (direct,) = direct_k_step_gradients(agent, state, key, 1)
     for g in grads:
         np.testing.assert_allclose(g, direct, rtol=1e-9)
 
 
-def test_meta_gradient_finite_and_nonzero_at_initialisation():
-    cfg = tiny_config()
-    agent = make_agent(cfg)
-    state = jax.jit(agent.init)(jax.random.PRNGKey(0))
+@pytest.fixture(scope="module")
+def tiny32():
+    """The float32 tiny agent at initialisation and its jitted meta-gradient (shared by tests)."""
+    agent = make_agent(tiny_config())
+    return agent, jax.jit(agent.init)(jax.random.PRNGKey(0)), jax.jit(agent.meta_gradient)
+
+
+def test_meta_gradient_finite_and_nonzero_at_initialisation(tiny32):
+    agent, state, meta_gradient = tiny32
     for K in (1, 3):
-        grad, _ = jax.jit(agent.meta_gradient)(state, jax.random.PRNGKey(1), jnp.full((K,), 1.0 / K))
+        grad, _ = meta_gradient(state, jax.random.PRNGKey(1), jnp.full((K,), 1.0 / K))
         g = as_vector(grad)
         assert np.all(np.isfinite(g)), g
         assert np.all(np.abs(g) > 0), f"meta-gradient is zero at K={K}: {g}"
 
 
-def test_stopping_gradient_on_the_whole_target_would_zero_the_meta_gradient():
+def test_stopping_gradient_on_the_whole_target_would_zero_the_meta_gradient(tiny32):
     """Guard for the classic bug: with gamma and lambda detached the meta-gradient vanishes."""
-    cfg = tiny_config()
-    agent = make_agent(cfg)
-    state = jax.jit(agent.init)(jax.random.PRNGKey(0))
+    agent, state, meta_gradient = tiny32
     w = jnp.ones((1,))
 
     def detached(eta):
@@ -163,7 +176,7 @@ def test_stopping_gradient_on_the_whole_target_would_zero_the_meta_gradient():
 
     g = as_vector(jax.jit(jax.grad(detached))(state.eta))
     assert np.all(g == 0)
-    real = as_vector(jax.jit(agent.meta_gradient)(state, jax.random.PRNGKey(1), w)[0])
+    real = as_vector(meta_gradient(state, jax.random.PRNGKey(1), w)[0])
     assert np.all(real != 0)
 
 

@@ -17,6 +17,7 @@ from mgrl import checkpoint as ckpt
 from mgrl.metrics import COLUMNS, TIMING_COLUMNS
 from mgrl import metrics as metrics_io
 from mgrl.code import PACKAGE_DIR, TRAINING_MODULES, code_hash
+from mgrl.__main__ import main as cli_main
 from mgrl.train import checkpoint_dir, make_train, run_training
 
 
@@ -44,20 +45,34 @@ def test_same_seed_same_metrics_different_seed_different(tiny):
 
 
 def test_trainers_are_built_once_per_settings(tiny):
-    """make_train returns the same Trainer (jitted functions) for the same settings, so tests,
-    probes and resumes in one process trace and compile each program once."""
+    """make_train builds one program (jitted functions, compiled executables) per settings and K:
+    other seeds, names, interval counts and every scheme at that K share it, so tests, probes and
+    resumes in one process trace and compile each program once; the scheme is its weights."""
     import dataclasses
 
     first = make_train(tiny, 2, "uniform")
-    assert make_train(dataclasses.replace(tiny, seeds=(5,), name="other"), 2, "uniform") is first
-    assert make_train(tiny_config(agent={"learning_rate": 0.01}), 2, "uniform") is not first
-    assert make_train(tiny, 2, "last") is not first and make_train(tiny, 1, "uniform") is not first
-    assert make_train(tiny, 2, "uniform", reuse=False) is not first
+    assert make_train(dataclasses.replace(tiny, seeds=(5,), name="other"), 2, "uniform").program \
+        is first.program
+    assert make_train(tiny_config(train={"num_intervals": 7, "checkpoint_every": 2}), 2,
+                      "uniform").program is first.program
+    assert make_train(tiny_config(agent={"learning_rate": 0.01}), 2, "uniform").program \
+        is not first.program
+    assert make_train(tiny, 1, "uniform").program is not first.program
+    assert make_train(tiny, 1, "a2c").program is not make_train(tiny, 1, "last").program
+    assert make_train(tiny, 2, "uniform", reuse=False).program is not first.program
+    # `last` at K = 2 runs the same program with its own weights, and they are honoured
+    last = make_train(tiny, 2, "last")
+    assert last.program is first.program
+    np.testing.assert_array_equal(last.weights, [0.0, 1.0])
+    np.testing.assert_array_equal(first.weights, [0.5, 0.5])
+    (a,), (b,) = (run_intervals(tiny, 2, s, [0], 1)[2] for s in ("last", "uniform"))
+    assert a["meta/grad_gamma"][0] != b["meta/grad_gamma"][0]
+    assert a["meta/gamma"][0] != b["meta/gamma"][0]
 
 
 def test_one_compilation_across_intervals(tiny):
     trainer, _, _ = run_intervals(tiny, 2, "last", [0, 1], 3, reuse=False)
-    assert trainer.run_interval._cache_size() == 1
+    assert len(trainer.executables) == 1  # run_interval: one compiled executable for 3 intervals
     assert trainer.init._cache_size() == 1
 
 
@@ -183,26 +198,27 @@ def test_corrupted_checkpoint_is_reported_by_path(tiny, tmp_path):
         run_training(tiny, 1, "last", [0], tmp_path / "r", progress=False)
 
 
-def test_damaged_parquet_input_is_reported_by_path_and_nothing_is_written(tiny, tmp_path):
+def test_damaged_parquet_input_is_reported_by_path_and_nothing_is_written(tiny, tmp_path, capfd):
     run_training(tiny, 1, "last", [0], tmp_path / "good", progress=False)
     good = tmp_path / "good" / "metrics.parquet"
     bad = tmp_path / "bad" / "metrics.parquet"
     bad.parent.mkdir()
     bad.write_bytes(good.read_bytes()[:200])  # what a copy cut short leaves
     out = tmp_path / "agg" / "training.parquet"
-    proc = subprocess.run(
-        [sys.executable, "-m", "mgrl", "aggregate", "training", "--inputs", str(good), str(bad),
-         "--out", str(out), "--table", str(tmp_path / "agg" / "learning.csv"), "--schemes", "last"],
-        capture_output=True, text=True)
-    assert proc.returncode == 3, proc.stderr
-    assert f"cannot read Parquet file {bad}" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    # The CLI (`python -m mgrl ...`, what the rules run) in this process: exit code 3 and one
+    # line naming the file, no traceback (main returns instead of raising).
+    code = cli_main(["aggregate", "training", "--inputs", str(good), str(bad), "--out", str(out),
+                     "--table", str(tmp_path / "agg" / "learning.csv"), "--schemes", "last"])
+    stderr = capfd.readouterr().err
+    assert code == 3, stderr
+    assert f"cannot read Parquet file {bad}" in stderr
+    assert "Traceback" not in stderr
     assert not out.exists() and not (tmp_path / "agg" / "learning.csv").exists()
     # the same file given to a figure is reported the same way
-    proc = subprocess.run(
-        [sys.executable, "-m", "mgrl", "figure", "learning_curves", "--training", str(bad),
-         "--schemes", "last", "--out", str(tmp_path / "fig.png")], capture_output=True, text=True)
-    assert proc.returncode == 3 and str(bad) in proc.stderr, proc.stderr
+    code = cli_main(["figure", "learning_curves", "--training", str(bad), "--schemes", "last",
+                     "--out", str(tmp_path / "fig.png")])
+    stderr = capfd.readouterr().err
+    assert code == 3 and str(bad) in stderr, stderr
     assert not (tmp_path / "fig.png").exists()
 
 

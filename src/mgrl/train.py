@@ -6,13 +6,16 @@
 * ``run_interval(state) -> (state, metrics)``: one logging interval, i.e. ``meta_updates_per_interval``
   meta-steps in one ``lax.scan``, vmapped over seeds; metrics are [S] arrays.
 
-Both are jitted once per job; the driver (:func:`run_training`) only loops over intervals, writes
+Both are compiled once per program (settings and K: the scheme weights are a traced argument, so
+every scheme at one K shares them); the driver (:func:`run_training`) only loops over intervals, writes
 metrics and checkpoints. Nothing in the hot loop returns to Python.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
 import math
 import os
@@ -40,14 +43,67 @@ class NonFiniteError(RuntimeError):
     """A loss or meta-gradient became NaN/inf; the last good checkpoint is kept."""
 
 
-class Trainer(NamedTuple):
+class TrainProgram(NamedTuple):
+    """The compiled functions of one training program, shared by every scheme at its K.
+
+    ``interval(state [S], weights [K]) -> (state, metrics [S])``: the scheme weights are a traced
+    argument, so ``last``, ``uniform`` and every mixing scheme at one K run one compiled program.
+    """
+
     init: Callable[[jax.Array], AgentState]
-    run_interval: Callable[[AgentState], tuple[AgentState, dict]]
+    interval: Callable[[AgentState, jax.Array], tuple[AgentState, dict]]
     agent: MetaGradientAgent
-    weights: jax.Array  # w_1..w_K, [K]
     meta_updates_per_interval: int
     env_steps_per_interval: int  # per seed
-    executables: dict  # (tree structure, leaf shapes and dtypes) -> compiled run_interval
+    executables: dict  # (tree structure, leaf shapes and dtypes) -> compiled ``interval``
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Trainer:
+    """One (K, scheme): a :class:`TrainProgram` and the scheme's weights w_1..w_K.
+
+    * ``init(seeds [S]) -> AgentState`` with a leading seed axis S;
+    * ``run_interval(state) -> (state, metrics)``: one logging interval, ``meta_updates_per_interval``
+      meta-steps in one ``lax.scan``, vmapped over seeds; metrics are [S] arrays. It runs the
+      ahead-of-time compiled executable of the state's shapes (:meth:`executable`), compiled once
+      per program and shapes and shared by every Trainer of the program.
+    """
+
+    program: TrainProgram
+    weights: jax.Array  # w_1..w_K, [K]
+
+    @property
+    def init(self):
+        return self.program.init
+
+    @property
+    def agent(self) -> MetaGradientAgent:
+        return self.program.agent
+
+    @property
+    def meta_updates_per_interval(self) -> int:
+        return self.program.meta_updates_per_interval
+
+    @property
+    def env_steps_per_interval(self) -> int:
+        return self.program.env_steps_per_interval
+
+    @property
+    def executables(self) -> dict:
+        return self.program.executables
+
+    def executable(self, state: AgentState):
+        """The compiled ``interval`` for ``state``'s shapes (arrays or ShapeDtypeStructs), lowered
+        and compiled the first time the program meets these shapes; call it as
+        ``executable(state, trainer.weights)``."""
+        leaves, treedef = jax.tree.flatten(state)
+        key = (treedef, tuple((tuple(x.shape), str(x.dtype)) for x in leaves))
+        if key not in self.executables:
+            self.executables[key] = self.program.interval.lower(state, self.weights).compile()
+        return self.executables[key]
+
+    def run_interval(self, state: AgentState) -> tuple[AgentState, dict]:
+        return self.executable(state)(state, self.weights)
 
 
 def run_config(cfg: ExperimentConfig, scheme: str) -> ExperimentConfig:
@@ -63,58 +119,57 @@ def make_agent(cfg: ExperimentConfig) -> MetaGradientAgent:
     return MetaGradientAgent(cfg.env, cfg.agent, cfg.meta, network)
 
 
-_TRAINERS: dict[tuple[str, int, str], Trainer] = {}
+def program_settings(cfg: ExperimentConfig) -> str:
+    """Hash of the settings a training program is built from (environment, network, agent, meta
+    and ``train.dtype`` / ``train.inner_updates_per_interval``); seeds, schemes, interval counts,
+    checkpointing and probe settings do not change the program."""
+    plain = cfg.to_dict()
+    blob = {section: plain[section] for section in ("env", "network", "agent", "meta")}
+    blob["train"] = {k: plain["train"][k] for k in ("dtype", "inner_updates_per_interval")}
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:12]
+
+
+_PROGRAMS: dict[tuple[str, int], TrainProgram] = {}
 
 
 def make_train(cfg: ExperimentConfig, horizon: int, scheme: str, *, reuse: bool = True) -> Trainer:
-    """Build the compiled init and interval functions for one (horizon K, scheme).
+    """The Trainer of one (horizon K, scheme): the program of (settings, K) and the weights.
 
-    A process builds each (settings, K, scheme) once: later calls with the same settings (other
-    seeds or name) return the same Trainer, whose jitted functions are then traced, lowered and
-    compiled once (tests, probes and resumed runs in one process reuse them). ``reuse=False``
-    builds a fresh one (tests that count compilations).
+    A process builds each program once: every scheme at the same K, and later calls with other
+    seeds, names or interval counts, share its jitted functions and compiled executables (tests,
+    probes and resumed runs in one process trace, lower and compile it once). ``reuse=False``
+    builds a fresh program (tests that count compilations).
     """
-    key = (dataclasses.replace(cfg, seeds=(), name="").hash(), int(horizon), scheme)
-    if reuse and key in _TRAINERS:
-        return _TRAINERS[key]
-    trainer = _build_train(cfg, horizon, scheme)
-    if reuse:
-        _TRAINERS[key] = trainer
-    return trainer
-
-
-def compiled_interval(trainer: Trainer, state: AgentState):
-    """The ahead-of-time compiled ``run_interval`` for ``state``'s shapes, compiled once per
-    Trainer and shape (so resumed and repeated runs in one process reuse it)."""
-    leaves, treedef = jax.tree.flatten(state)
-    key = (treedef, tuple((x.shape, str(x.dtype)) for x in leaves))
-    if key not in trainer.executables:
-        trainer.executables[key] = trainer.run_interval.lower(state).compile()
-    return trainer.executables[key]
-
-
-def _build_train(cfg: ExperimentConfig, horizon: int, scheme: str) -> Trainer:
     if scheme == BASELINE_SCHEME and horizon != 1:
         raise ValueError(f"the '{BASELINE_SCHEME}' baseline has horizon 1, got {horizon}")
     cfg = run_config(cfg, scheme)
-    agent = make_agent(cfg)
     weights = jnp.asarray(scheme_weights(cfg.scheme(scheme), horizon), jnp.float32)
+    key = (program_settings(cfg), int(horizon))
+    program = _PROGRAMS.get(key) if reuse else None
+    if program is None:
+        program = _build_program(cfg, int(horizon))
+        if reuse:
+            _PROGRAMS[key] = program
+    return Trainer(program, weights)
+
+
+def _build_program(cfg: ExperimentConfig, horizon: int) -> TrainProgram:
+    agent = make_agent(cfg)
     n_meta = math.ceil(cfg.train.inner_updates_per_interval / horizon)
 
     def init_one(seed):
         return agent.init(jax.random.PRNGKey(seed))
 
-    def interval_one(state: AgentState):
+    def interval_one(state: AgentState, weights: jax.Array):
         state, per_step = jax.lax.scan(
             lambda s, _: agent.meta_step(s, weights), state, None, length=n_meta
         )
         return state, summarise_interval(state, per_step)
 
-    return Trainer(
+    return TrainProgram(
         init=jax.jit(jax.vmap(init_one)),
-        run_interval=jax.jit(jax.vmap(interval_one), donate_argnums=0),
+        interval=jax.jit(jax.vmap(interval_one, in_axes=(0, None)), donate_argnums=0),
         agent=agent,
-        weights=weights,
         meta_updates_per_interval=n_meta,
         env_steps_per_interval=n_meta * horizon * cfg.env.rollout_length * cfg.env.num_envs,
         executables={},
@@ -192,7 +247,7 @@ def run_training(
         start, state, previous = resumed
         rows = previous.to_dict("records")
         log.info("resuming %s from checkpoint at interval %d (%s)", identity["run"], start, ckpt_dir)
-    compiled = compiled_interval(trainer, state)
+    compiled = trainer.executable(state)
     compile_s = time.perf_counter() - t0
     log.info("%s: compiled in %.1fs; %d env steps per interval per seed",
              identity["run"], compile_s, trainer.env_steps_per_interval)
@@ -204,7 +259,7 @@ def run_training(
         if cfg.train.poison_at_interval == interval:  # test-only failure injection
             state = state._replace(eta=jax.tree.map(lambda x: x * jnp.nan, state.eta))
         t = time.perf_counter()
-        state, m = compiled(state)
+        state, m = compiled(state, trainer.weights)
         m = jax.device_get(m)
         seconds = time.perf_counter() - t
         finite = _all_finite(m)

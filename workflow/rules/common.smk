@@ -10,7 +10,7 @@ from snakemake.utils import validate
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 from mgrl.code import ANALYSIS_MODULES, PROBE_MODULES, TRAINING_MODULES, module_paths  # noqa: E402
 from mgrl.config import BASELINE_SCHEME, ConfigError, config_from_dict  # noqa: E402
-from mgrl.figures import FIGURES  # noqa: E402
+from mgrl.figures import FIGURES, figure_inputs  # noqa: E402
 
 # mgrl's own check first: its messages name the offending dotted key; then the JSON schema
 # (types, descriptions, defaults), which also fills in defaults.

@@ -1,13 +1,13 @@
 # One rule per figure. Each lists its own plotting module as an input, so editing one figure's
-# code reruns that figure only. Inputs per figure come from the module's INPUTS.
-import importlib
+# code reruns that figure only. Inputs per figure come from the module's INPUTS, read from its
+# source (mgrl.figures.figure_inputs) so that parsing the Snakefile does not import matplotlib.
 
 FIGURE_DATA = {
     "training": "results/metrics/training.parquet",
     "probe_summary": "results/metrics/probe_summary.parquet",
     "sensitivity": "results/metrics/sensitivity.parquet",
 }
-FIGURE_INPUTS = {f: importlib.import_module(f"mgrl.figures.{f}").INPUTS for f in FIGURES}
+FIGURE_INPUTS = {f: figure_inputs(f) for f in FIGURES}
 
 for _figure in FIGURES:
 
