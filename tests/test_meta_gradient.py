@@ -34,9 +34,12 @@ def setup64():
         state = jax.jit(agent.init)(jax.random.PRNGKey(3))
         state, _ = jax.jit(agent.meta_step)(state, jnp.ones((1,)))
         meta_loss = jax.jit(lambda eta, key, w, adv: agent.meta_loss(eta, state, key, w, adv)[0])
-        # One program per K gives the meta-gradient and the outer advantages A'_1..A'_K it used.
-        grad_and_adv = jax.jit(lambda key, w: (lambda g, out: (g, out[1][4]["outer_advantages"]))(
-            *agent.meta_gradient(state, key, w)))
+
+        @jax.jit
+        def grad_and_adv(key, w):
+            """One program per K: the meta-gradient and the outer advantages A'_1..A'_K it used."""
+            grad, (_, outputs) = agent.meta_gradient(state, key, w)
+            return grad, outputs[4]["outer_advantages"]
 
         def meta_grad(key, w):
             return grad_and_adv(key, w)[0]

@@ -72,7 +72,7 @@ def test_trainers_are_built_once_per_settings(tiny):
 
 def test_one_compilation_across_intervals(tiny):
     trainer, _, _ = run_intervals(tiny, 2, "last", [0, 1], 3, reuse=False)
-    assert len(trainer.executables) == 1  # run_interval: one compiled executable for 3 intervals
+    assert len(trainer.program.executables) == 1  # run_interval: one executable for 3 intervals
     assert trainer.init._cache_size() == 1
 
 

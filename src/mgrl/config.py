@@ -138,6 +138,11 @@ class SchemeConfig:
     weights: tuple[float, ...] | None = None
 
 
+def stable_hash(plain: Mapping[str, Any]) -> str:
+    """Short (12 hex digits) hash of plain JSON-able settings, independent of key order."""
+    return hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()[:12]
+
+
 @dataclasses.dataclass(frozen=True)
 class ExperimentConfig:
     name: str = "default"
@@ -193,8 +198,7 @@ class ExperimentConfig:
 
     def hash(self) -> str:
         """Short stable hash of the whole config (a provenance column)."""
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:12]
+        return stable_hash(self.to_dict())
 
 
 @dataclasses.dataclass(frozen=True)

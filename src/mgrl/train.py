@@ -14,8 +14,6 @@ metrics and checkpoints. Nothing in the hot loop returns to Python.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 import math
 import os
@@ -33,7 +31,7 @@ from mgrl import checkpoint as ckpt
 from mgrl import metrics as metrics_io
 from mgrl.agent import AgentState, MetaGradientAgent
 from mgrl.code import TRAINING_MODULES, code_hash
-from mgrl.config import BASELINE_SCHEME, ExperimentConfig, scheme_weights
+from mgrl.config import BASELINE_SCHEME, ExperimentConfig, scheme_weights, stable_hash
 from mgrl.networks import make_actor_critic
 
 log = logging.getLogger("mgrl")
@@ -77,20 +75,8 @@ class Trainer:
         return self.program.init
 
     @property
-    def agent(self) -> MetaGradientAgent:
-        return self.program.agent
-
-    @property
-    def meta_updates_per_interval(self) -> int:
-        return self.program.meta_updates_per_interval
-
-    @property
     def env_steps_per_interval(self) -> int:
         return self.program.env_steps_per_interval
-
-    @property
-    def executables(self) -> dict:
-        return self.program.executables
 
     def executable(self, state: AgentState):
         """The compiled ``interval`` for ``state``'s shapes (arrays or ShapeDtypeStructs), lowered
@@ -98,9 +84,10 @@ class Trainer:
         ``executable(state, trainer.weights)``."""
         leaves, treedef = jax.tree.flatten(state)
         key = (treedef, tuple((tuple(x.shape), str(x.dtype)) for x in leaves))
-        if key not in self.executables:
-            self.executables[key] = self.program.interval.lower(state, self.weights).compile()
-        return self.executables[key]
+        executables = self.program.executables
+        if key not in executables:
+            executables[key] = self.program.interval.lower(state, self.weights).compile()
+        return executables[key]
 
     def run_interval(self, state: AgentState) -> tuple[AgentState, dict]:
         return self.executable(state)(state, self.weights)
@@ -124,9 +111,9 @@ def program_settings(cfg: ExperimentConfig) -> str:
     and ``train.dtype`` / ``train.inner_updates_per_interval``); seeds, schemes, interval counts,
     checkpointing and probe settings do not change the program."""
     plain = cfg.to_dict()
-    blob = {section: plain[section] for section in ("env", "network", "agent", "meta")}
-    blob["train"] = {k: plain["train"][k] for k in ("dtype", "inner_updates_per_interval")}
-    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:12]
+    settings = {section: plain[section] for section in ("env", "network", "agent", "meta")}
+    settings["train"] = {k: plain["train"][k] for k in ("dtype", "inner_updates_per_interval")}
+    return stable_hash(settings)
 
 
 _PROGRAMS: dict[tuple[str, int], TrainProgram] = {}
