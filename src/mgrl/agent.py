@@ -34,7 +34,8 @@ import optax
 from mgrl import env as snake_env
 from mgrl.config import META_PARAMETERS, AgentConfig, EnvConfig, MetaConfig
 from mgrl.losses import (LossCoefficients, Rollout, a2c_loss_from_outputs, critic_values,
-                         outer_pg_from_logits, outer_pg_loss, rollout_advantages, rollout_outputs)
+                         kl_matching, outer_pg_from_logits, outer_pg_loss, outer_value_loss,
+                         rollout_advantages, rollout_outputs)
 from mgrl.networks import ActorCritic
 
 Eta = dict[str, chex.Array]  # {"gamma": logit, "lambda": logit}, scalars
@@ -88,7 +89,16 @@ class MetaGradientAgent:
         agent_cfg: AgentConfig,
         meta_cfg: MetaConfig,
         network: ActorCritic,
+        bootstrap_steps: int = 0,
     ):
+        """``agent_cfg.outer_critic``: the outer advantages come from the network's outer critic
+        (which it must have); a network with one trains it either way. ``bootstrap_steps`` L > 0
+        makes a BMG agent (:meth:`bmg_meta_loss`, KL matching)."""
+        if agent_cfg.outer_critic and not network.outer_critic:
+            raise ValueError("agent.outer_critic needs a network built with outer_critic=True")
+        self.uses_outer_critic = agent_cfg.outer_critic
+        self.outer_value_coef = agent_cfg.outer_value_coef or 0.0
+        self.bootstrap_steps = int(bootstrap_steps)
         self.env = snake_env.make_snake(env_cfg)
         self.num_envs = env_cfg.num_envs
         self.rollout_length = env_cfg.rollout_length
@@ -153,33 +163,54 @@ class MetaGradientAgent:
         targets (held fixed by it, but functions of theta_k for a meta-gradient taken around this
         update, so U(theta_k, eta) is differentiated exactly). The same pass also gives the outer
         loss l_k = L'(theta_k; R_k) for free: ``aux["outer"]``, with its advantages A'_k [T, B]
-        (``outer_advantages`` if given, else GAE(gamma', lambda') of the pass's values, no gradient).
+        (``outer_advantages`` if given, else GAE(gamma', lambda') of the pass's critic or outer
+        critic values, no gradient). With an outer critic in the network its TD(lambda') term
+        (weight ``agent.outer_value_coef``) joins the loss: ``aux["outer_value"]``.
         Equals ``jax.grad`` of :func:`mgrl.losses.a2c_inner_loss` (tests/test_meta_gradient.py).
         """
-        (logits, values), pullback = jax.vjp(lambda p: rollout_outputs(
+        (logits, values, outer_values), pullback = jax.vjp(lambda p: rollout_outputs(
             self.network.apply_rollout, p, rollout), params)
 
-        def loss_of_outputs(logits_, values_):
-            return a2c_loss_from_outputs(logits_, values_, values, rollout, gamma, lambda_,
-                                         self.coefs)
+        def loss_of_outputs(logits_, values_, outer_values_=None):
+            loss, aux = a2c_loss_from_outputs(logits_, values_, values, rollout, gamma, lambda_,
+                                              self.coefs)
+            if outer_values_ is not None:
+                aux["outer_value"] = outer_value_loss(
+                    outer_values_, outer_values, rollout, self.agent_cfg.outer_gamma,
+                    self.agent_cfg.outer_lambda)
+                loss = loss + self.outer_value_coef * aux["outer_value"]
+            return loss, aux
 
-        (_, aux), output_grads = jax.value_and_grad(loss_of_outputs, argnums=(0, 1),
-                                                    has_aux=True)(logits, values)
+        if outer_values is None:
+            (_, aux), output_grads = jax.value_and_grad(loss_of_outputs, argnums=(0, 1),
+                                                        has_aux=True)(logits, values)
+            output_grads = (*output_grads, None)
+        else:
+            (_, aux), output_grads = jax.value_and_grad(loss_of_outputs, argnums=(0, 1, 2),
+                                                        has_aux=True)(logits, values, outer_values)
         (grads,) = pullback(output_grads)
         if outer_advantages is None:
-            outer_advantages = self._outer_gae(rollout, values)
+            outer_advantages = self._outer_gae(rollout, values, outer_values)
         aux = dict(aux, outer=outer_pg_from_logits(logits, rollout.transitions.action,
                                                    outer_advantages),
                    outer_advantages=outer_advantages)
         updates, opt_state = self.inner_opt.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, aux
 
-    def _outer_gae(self, rollout: Rollout, values: chex.Array) -> chex.Array:
+    def _outer_gae(self, rollout: Rollout, values: chex.Array,
+                   outer_values: chex.Array | None = None) -> chex.Array:
+        """A' = GAE(gamma', lambda') [T, B], no gradient, from the outer critic's values if this
+        agent uses it, else from the critic's."""
+        if self.uses_outer_critic:
+            values = outer_values
         return rollout_advantages(rollout, jax.lax.stop_gradient(values),
                                   self.agent_cfg.outer_gamma, self.agent_cfg.outer_lambda)
 
     def outer_advantages(self, params, rollout: Rollout) -> chex.Array:
         """A' = GAE(gamma', lambda') of the validation rollout under theta_k, [T, B], no gradient."""
+        if self.uses_outer_critic:
+            _, values, outer_values = rollout_outputs(self.network.apply_rollout, params, rollout)
+            return self._outer_gae(rollout, values, outer_values)
         return self._outer_gae(rollout, critic_values(self.network.apply, params, rollout))
 
     def outer_loss(self, params, rollout: Rollout, advantages: chex.Array | None = None):
@@ -190,11 +221,36 @@ class MetaGradientAgent:
         return outer_pg_loss(params, rollout, advantages, self.network.apply)
 
     def _final_outer(self, params, rollout: Rollout, advantages: chex.Array | None):
-        """(l_K, A'_K) at the window's end: the one outer loss no inner update computes."""
-        logits, values = rollout_outputs(self.network.apply_rollout, params, rollout)
+        """(l_K, A'_K, logits [T, B, 4]) at the window's end: the one outer loss no inner update
+        computes, and the policy of theta_K on R_K (what BMG matches)."""
+        logits, values, outer_values = rollout_outputs(self.network.apply_rollout, params, rollout)
         if advantages is None:
-            advantages = self._outer_gae(rollout, values)
-        return outer_pg_from_logits(logits, rollout.transitions.action, advantages), advantages
+            advantages = self._outer_gae(rollout, values, outer_values)
+        return (outer_pg_from_logits(logits, rollout.transitions.action, advantages), advantages,
+                logits)
+
+    def _inner_steps(self, gamma, lambda_, carry, key: chex.PRNGKey, steps: chex.Array,
+                     scan_advantages: chex.Array | None):
+        """Inner updates k in ``steps`` [n] (a ``lax.scan``): update theta_k on R_k, then collect
+        R_{k+1} with ``fold_in(key, k)``. carry = (params, inner opt state, env carry, rollout);
+        returns (carry, per-step aux [n])."""
+
+        def inner_step(carry, inputs):
+            k, advantages_k = inputs
+            params, opt_state, env_carry, rollout = carry
+            params, opt_state, aux = self.inner_update(params, opt_state, rollout, gamma, lambda_,
+                                                       advantages_k)
+            env_carry, rollout = self.collect(params, env_carry, jax.random.fold_in(key, k))
+            tr = rollout.transitions
+            aux["episodes"] = jnp.sum(tr.done)
+            aux["return_sum"] = jnp.sum(tr.completed_return)
+            aux["length_sum"] = jnp.sum(tr.completed_length).astype(jnp.float32)
+            aux["reward_mean"] = jnp.mean(tr.reward)
+            return (params, opt_state, env_carry, rollout), aux
+
+        if self.remat:
+            inner_step = jax.checkpoint(inner_step)
+        return jax.lax.scan(inner_step, carry, (steps, scan_advantages))
 
     def meta_loss(
         self,
@@ -204,8 +260,10 @@ class MetaGradientAgent:
         weights: chex.Array,
         outer_advantages: chex.Array | None = None,
         final_outer: bool = True,
+        target_logits: chex.Array | None = None,
     ):
-        """sum_k w_k L'(theta_k) after K = len(weights) inner updates from ``state``.
+        """sum_k w_k L'(theta_k) after K = len(weights) inner updates from ``state`` (or, for a
+        BMG agent, the matching loss of :meth:`bmg_meta_loss`).
 
         Inner step k (a ``lax.scan``) updates theta_k on R_k, and its network pass also yields
         l_k = L'(theta_k; R_k); then theta_{k+1} collects R_{k+1}. So l_1..l_{K-1} come from steps
@@ -225,31 +283,18 @@ class MetaGradientAgent:
           final_outer: False when nothing is differentiated (plain A2C): skip the extra pass for
             l_K and use l_0..l_{K-1} instead, i.e. the same outer losses one update later
             (theta_0 and R_0 of this window are theta_K and R_K of the previous one).
+          target_logits: BMG only: a fixed target policy [T, B, 4] instead of the bootstrapped one.
 
         Returns:
           (meta_loss, (final params, inner opt state, env carry, last rollout, per-step aux [K]));
           ``aux["outer"]`` and ``aux["outer_advantages"]`` are l_1..l_K and A'_1..A'_K
           (l_0..l_{K-1} and A'_0..A'_{K-1} when ``final_outer`` is False).
         """
+        if self.bootstrap_steps:
+            return self.bmg_meta_loss(eta, state, key, weights.shape[0], target_logits)
         gamma = jax.nn.sigmoid(eta["gamma"])
         lambda_ = jax.nn.sigmoid(eta["lambda"])
         K = weights.shape[0]
-
-        def inner_step(carry, inputs):
-            k, advantages_k = inputs
-            params, opt_state, env_carry, rollout = carry
-            params, opt_state, aux = self.inner_update(params, opt_state, rollout, gamma, lambda_,
-                                                       advantages_k)
-            env_carry, rollout = self.collect(params, env_carry, jax.random.fold_in(key, k))
-            tr = rollout.transitions
-            aux["episodes"] = jnp.sum(tr.done)
-            aux["return_sum"] = jnp.sum(tr.completed_return)
-            aux["length_sum"] = jnp.sum(tr.completed_length).astype(jnp.float32)
-            aux["reward_mean"] = jnp.mean(tr.reward)
-            return (params, opt_state, env_carry, rollout), aux
-
-        if self.remat:
-            inner_step = jax.checkpoint(inner_step)
         # Step k computes l_k: it gets A'_k, i.e. the given A'_1..A'_K shifted by one (l_0 is
         # never part of a differentiated meta-loss, so its coefficients are unused zeros).
         scan_advantages = None
@@ -259,17 +304,61 @@ class MetaGradientAgent:
         elif outer_advantages is not None:
             scan_advantages = outer_advantages
         init = (state.params, state.inner_opt_state, state.env, state.rollout)
-        (params, opt_state, env_carry, rollout), aux = jax.lax.scan(
-            inner_step, init, (jnp.arange(K), scan_advantages)
-        )
+        (params, opt_state, env_carry, rollout), aux = self._inner_steps(
+            gamma, lambda_, init, key, jnp.arange(K), scan_advantages)
         if final_outer:
-            last_outer, last_advantages = self._final_outer(
+            last_outer, last_advantages, _ = self._final_outer(
                 params, rollout, None if outer_advantages is None else outer_advantages[-1])
             aux["outer"] = jnp.concatenate([aux["outer"][1:], last_outer[None]])
             aux["outer_advantages"] = jnp.concatenate(
                 [aux["outer_advantages"][1:], last_advantages[None]])
         loss = jnp.sum(weights.astype(aux["outer"].dtype) * aux["outer"])
         return loss, (params, opt_state, env_carry, rollout, aux)
+
+    def bmg_meta_loss(self, eta: Eta, state: AgentState, key: chex.PRNGKey, horizon: int,
+                      target_logits: chex.Array | None = None):
+        """Bootstrapped meta-gradient loss (Flennerhag et al. 2021) of a K + L window::
+
+            theta_1..theta_K = K inner updates from state (differentiated, as in meta_loss)
+            theta_{K+1}..theta_{K+L} = L more inner updates from theta_K with the current eta,
+                                       on R_K..R_{K+L-1}, all under stop_gradient (the target)
+            meta_loss(eta) = mean_{s in R_K} KL(pi_{theta_{K+L}}(.|s) || pi_{theta_K}(.|s))
+
+        The L bootstrap updates are the agent's next L updates, not a discarded look-ahead: the
+        returned state is theta_{K+L} with R_{K+L}, so every rollout trains exactly one update, as
+        in every scheme, and a BMG window spends K + L updates per meta-update. Inner step k
+        collects with ``fold_in(key, k)`` (k = 0..K+L-1): the first K steps equal those of a K-step
+        window with the same key. ``target_logits`` [T, B, 4] replaces the bootstrapped target
+        (finite-difference checks freeze it; the loss's gradient is the meta-gradient either way).
+
+        Returns (loss, (params, opt state, env carry, rollout R_{K+L}, aux)); aux holds the K + L
+        steps' statistics, and ``aux["outer"]`` = l_1..l_K (the outer losses, logged, not used).
+        """
+        gamma = jax.nn.sigmoid(eta["gamma"])
+        lambda_ = jax.nn.sigmoid(eta["lambda"])
+        K, L = horizon, self.bootstrap_steps
+        init = (state.params, state.inner_opt_state, state.env, state.rollout)
+        (params, opt_state, env_carry, rollout), aux = self._inner_steps(
+            gamma, lambda_, init, key, jnp.arange(K), None)
+        last_outer, last_advantages, logits_k = self._final_outer(params, rollout, None)
+        outer = jnp.concatenate([aux["outer"][1:], last_outer[None]])
+        outer_advantages = jnp.concatenate([aux["outer_advantages"][1:], last_advantages[None]])
+        matched = rollout  # R_K: the states whose policies are matched
+        stop = jax.lax.stop_gradient
+        (target_params, opt_state, env_carry, rollout), boot_aux = self._inner_steps(
+            stop(gamma), stop(lambda_), stop((params, opt_state, env_carry, rollout)), key,
+            jnp.arange(K, K + L), None)
+        if target_logits is None:
+            target_logits = rollout_outputs(self.network.apply_rollout, target_params, matched)[0]
+        loss = kl_matching(target_logits, logits_k)
+        aux = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), aux, boot_aux)
+        aux["outer"], aux["outer_advantages"] = outer, outer_advantages
+        aux["target_logits"] = stop(target_logits)
+        return loss, (target_params, opt_state, env_carry, rollout, aux)
+
+    def updates_per_window(self, horizon: int) -> int:
+        """Inner updates of one meta-step: K, plus the L bootstrap updates of a BMG agent."""
+        return int(horizon) + self.bootstrap_steps
 
     def meta_gradient(self, state: AgentState, key: chex.PRNGKey, weights: chex.Array):
         """grad_eta of the meta-loss from ``state`` with ``key``; returns (grad, (loss, outputs))."""
@@ -279,7 +368,8 @@ class MetaGradientAgent:
         return grad, (loss, outputs)
 
     def meta_step(self, state: AgentState, weights: chex.Array) -> tuple[AgentState, dict]:
-        """One window: K inner updates and (if any meta-parameter is learned) one meta-update."""
+        """One window: K inner updates (K + L for BMG) and (if any meta-parameter is learned) one
+        meta-update."""
         key, window_key = jax.random.split(state.key)
         if self.meta_learning:
             grad, (loss, outputs) = self.meta_gradient(state, window_key, weights)
@@ -292,7 +382,7 @@ class MetaGradientAgent:
             grad = {p: jnp.full((), jnp.nan, loss.dtype) for p in META_PARAMETERS}
             eta, meta_opt_state, grad_norm = state.eta, state.meta_opt_state, jnp.nan
         params, opt_state, env_carry, rollout, aux = outputs
-        K = weights.shape[0]
+        updates_per_window = self.updates_per_window(weights.shape[0])
         new_state = AgentState(
             params=params,
             inner_opt_state=opt_state,
@@ -302,7 +392,7 @@ class MetaGradientAgent:
             rollout=rollout,
             key=key,
             meta_updates=state.meta_updates + 1,
-            env_steps=state.env_steps + K * self.rollout_length * self.num_envs,
+            env_steps=state.env_steps + updates_per_window * self.rollout_length * self.num_envs,
         )
         metrics = {
             "meta/grad_gamma": grad["gamma"],
@@ -319,6 +409,8 @@ class MetaGradientAgent:
             "return_sum": jnp.sum(aux["return_sum"]),
             "length_sum": jnp.sum(aux["length_sum"]),
             "train/reward_per_step": jnp.mean(aux["reward_mean"]),
+            "loss/outer_value": (jnp.mean(aux["outer_value"]) if "outer_value" in aux
+                                 else jnp.full((), jnp.nan, loss.dtype)),
         }
         return new_state, metrics
 

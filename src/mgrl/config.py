@@ -43,7 +43,10 @@ training or probe job computes: they live in :class:`AnalysisConfig`, outside
 :class:`ExperimentConfig`, so they are in no job's config (nor its hash)."""
 
 META_PARAMETERS = ("gamma", "lambda")
-SCHEME_KINDS = ("last", "uniform", "lambda", "custom")
+SCHEME_KINDS = ("last", "uniform", "lambda", "custom", "bmg")
+MATCHING_FUNCTIONS = ("kl",)
+"""Matching functions of the ``bmg`` scheme: ``kl`` = mean over the states s of theta_K's rollout of
+KL(pi_target(.|s) || pi_theta_K(.|s)) (target first, as in Flennerhag et al. 2021)."""
 OPTIMIZERS = ("rmsprop", "adam")
 
 
@@ -90,6 +93,8 @@ class AgentConfig:
     lambda_init: float = 0.95
     outer_gamma: float = 1.0  # gamma' of the outer (validation) policy-gradient loss
     outer_lambda: float = 1.0  # lambda' of the outer loss
+    outer_critic: bool = False  # a second critic trained with gamma', lambda' gives the outer advantages
+    outer_value_coef: float | None = None  # weight of its TD term in the inner loss (needed when on)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,11 +136,19 @@ class SchemeConfig:
     * ``uniform``: w_k = 1/K
     * ``lambda``:  w_k = (1-rho) rho^(k-1) for k < K, w_K = rho^(K-1)  (TD(lambda)-style; rho=1 is last)
     * ``custom``:  explicit ``weights`` (only valid for K = len(weights))
+    * ``bmg``:     bootstrapped meta-gradient (Flennerhag et al. 2021): after the K differentiated
+      inner updates, ``bootstrap_steps`` L more with the current eta and no gradient give a target
+      policy; the meta-loss is ``matching`` (KL) between the target and pi_theta_K (weights e_K)
+
+    ``outer_critic`` (any kind): overrides ``agent.outer_critic`` for this scheme's runs and probes.
     """
 
     kind: str = "last"
     rho: float | None = None
     weights: tuple[float, ...] | None = None
+    bootstrap_steps: int | None = None
+    matching: str | None = None
+    outer_critic: bool | None = None
 
 
 def stable_hash(plain: Mapping[str, Any]) -> str:
@@ -171,6 +184,17 @@ class ExperimentConfig:
     def to_dict(self) -> dict[str, Any]:
         return _to_plain(self)
 
+    def uses_outer_critic(self, scheme: str) -> bool:
+        """Whether the run (and probe) of ``scheme`` takes its outer advantages from the outer
+        critic: the scheme's ``outer_critic`` if set, else ``agent.outer_critic``. The baselines
+        (``a2c``, ``a2c_gamma<g>``) train it whenever any scheme uses it, so that their checkpoints,
+        the probed states, hold a trained outer critic."""
+        if scheme == BASELINE_SCHEME or sensitivity_gamma(scheme) is not None:
+            return self.agent.outer_critic or any(
+                self.uses_outer_critic(name) for name in self.schemes)
+        own = self.scheme(scheme).outer_critic
+        return self.agent.outer_critic if own is None else own
+
     def for_run(self, horizon: int, scheme: str, seeds: tuple[int, ...]) -> "ExperimentConfig":
         """The config of one training job: only what determines its results.
 
@@ -181,11 +205,12 @@ class ExperimentConfig:
         ``meta.learn = ()``.
         """
         scheme_cfg = self.scheme(scheme)
-        base = self
+        base = dataclasses.replace(self, agent=dataclasses.replace(
+            self.agent, outer_critic=self.uses_outer_critic(scheme)))
         gamma = sensitivity_gamma(scheme)
         if gamma is not None:
             base = dataclasses.replace(
-                self, agent=dataclasses.replace(self.agent, gamma_init=gamma),
+                base, agent=dataclasses.replace(base.agent, gamma_init=gamma),
                 meta=dataclasses.replace(self.meta, learn=()))
             scheme = BASELINE_SCHEME
         return dataclasses.replace(
@@ -264,7 +289,9 @@ def scheme_aliases(cfg: ExperimentConfig) -> dict[tuple[int, str], str]:
             scheme = cfg.schemes[name]
             if scheme.kind == "custom" and len(scheme.weights) != horizon:
                 continue
-            key = tuple(round(w, 12) for w in scheme_weights(scheme, horizon))
+            key = (tuple(round(w, 12) for w in scheme_weights(scheme, horizon)),
+                   scheme.kind == "bmg" and (scheme.bootstrap_steps, scheme.matching or "kl"),
+                   cfg.uses_outer_critic(name))
             if key in seen:
                 aliases[(horizon, name)] = seen[key]
             else:
@@ -293,7 +320,7 @@ def scheme_weights(scheme: SchemeConfig, horizon: int) -> tuple[float, ...]:
     if horizon < 1:
         raise ConfigError("horizons", f"K must be >= 1, got {horizon}")
     K = horizon
-    if scheme.kind == "last":
+    if scheme.kind in ("last", "bmg"):  # bmg matches policies at theta_K only
         w = [0.0] * (K - 1) + [1.0]
     elif scheme.kind == "uniform":
         w = [1.0 / K] * K
@@ -412,6 +439,17 @@ def validate(cfg: ExperimentConfig) -> None:
                   f"has length {len(s.weights)}, which is not one of horizons {list(cfg.horizons)}")
         else:
             check(s.weights is None, f"{key}.weights", "only the custom scheme takes weights")
+        if s.kind == "bmg":
+            check(s.bootstrap_steps is not None and s.bootstrap_steps >= 1, f"{key}.bootstrap_steps",
+                  f"the bmg scheme needs bootstrap_steps L >= 1, got {s.bootstrap_steps} (with L = 0 "
+                  f"the target is theta_K itself: the meta-loss and its gradient are zero)")
+            check(s.matching is None or s.matching in MATCHING_FUNCTIONS, f"{key}.matching",
+                  f"unknown matching function '{s.matching}' (known: {MATCHING_FUNCTIONS})")
+        else:
+            check(s.bootstrap_steps is None, f"{key}.bootstrap_steps",
+                  f"only the bmg scheme takes bootstrap_steps (kind is {s.kind})")
+            check(s.matching is None, f"{key}.matching",
+                  f"only the bmg scheme takes a matching function (kind is {s.kind})")
     e = cfg.env
     check(e.num_rows >= 4, "env.num_rows", f"board too small: need >= 4 rows, got {e.num_rows}")
     check(e.num_cols >= 4, "env.num_cols", f"board too small: need >= 4 columns, got {e.num_cols}")
@@ -435,6 +473,12 @@ def validate(cfg: ExperimentConfig) -> None:
         check(0.0 < getattr(a, key) < 1.0, f"agent.{key}", "must be strictly inside (0, 1)")
     for key in ("outer_gamma", "outer_lambda"):
         check(0.0 <= getattr(a, key) <= 1.0, f"agent.{key}", "must be in [0, 1]")
+    if a.outer_critic or any(s.outer_critic for s in cfg.schemes.values()):
+        check(a.outer_value_coef is not None, "agent.outer_value_coef",
+              "the outer critic is on (agent.outer_critic or a scheme's outer_critic) but its TD "
+              "term has no weight: set agent.outer_value_coef > 0")
+    check(a.outer_value_coef is None or a.outer_value_coef > 0, "agent.outer_value_coef",
+          f"must be > 0 (or null when the outer critic is off), got {a.outer_value_coef}")
     m = cfg.meta
     for p in m.learn:
         check(p in META_PARAMETERS, "meta.learn", f"unknown meta-parameter '{p}' ({META_PARAMETERS})")

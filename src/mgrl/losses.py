@@ -98,7 +98,7 @@ def rollout_advantages(rollout: Rollout, values: chex.Array, gamma, lambda_) -> 
 
 def rollout_outputs(apply_rollout: ApplyFn, params, rollout: Rollout):
     """One network pass over a rollout: logits [T, B, 4] of s_0..s_{T-1}, values [T + 1, B] of
-    s_0..s_T (the last bootstraps)."""
+    s_0..s_T (the last bootstraps), and the outer critic's values [T + 1, B] (None without one)."""
     tr = rollout.transitions
     grid = jnp.concatenate([tr.grid, rollout.last_grid[None]], axis=0)
     mask = jnp.concatenate([tr.action_mask, rollout.last_action_mask[None]], axis=0)
@@ -180,3 +180,35 @@ def outer_pg_loss(params, rollout: Rollout, advantages: chex.Array, apply: Apply
     tr = rollout.transitions
     logits, _ = apply(params, tr.grid, tr.action_mask)
     return outer_pg_from_logits(logits, tr.action, advantages)
+
+
+def outer_value_loss(outer_values: chex.Array, target_values: chex.Array, rollout: Rollout,
+                     outer_gamma: chex.Numeric, outer_lambda: chex.Numeric) -> chex.Array:
+    """TD(lambda') loss of the outer critic (Bonnet, Midgley and Laterre 2022)::
+
+        A'_t = GAE(gamma', lambda') of ``target_values`` [T + 1, B]
+        loss = mean[0.5 (v'(s_t) - (A'_t + v'_target(s_t)))^2]
+
+    ``outer_values`` [T + 1, B] are the outer critic's predictions (differentiated by the inner
+    gradient; v'(s_T) gets none), ``target_values`` the same numbers passed separately so that the
+    inner gradient holds the targets fixed (semi-gradient TD, as the critic's own term). gamma' and
+    lambda' are fixed numbers, so the term does not depend on eta.
+    """
+    advantages = rollout_advantages(rollout, target_values, outer_gamma, outer_lambda)
+    targets = advantages + target_values[:-1]
+    return 0.5 * jnp.mean(jnp.square(outer_values[:-1] - targets))
+
+
+def kl_matching(target_logits: chex.Array, logits: chex.Array) -> chex.Array:
+    """BMG matching loss: mean over states of KL(pi_target(.|s) || pi(.|s)), logits [..., A].
+
+        KL(p || q) = sum_a p_a (log p_a - log q_a)
+
+    The target is held fixed (``stop_gradient``): the gradient reaches only ``logits``, through
+    -sum_a p_a log q_a. Illegal actions carry the same large negative logit in both, so they have
+    p_a = 0 and add nothing. Zero, with zero gradient, when the two policies are equal.
+    """
+    target_log_probs = jax.nn.log_softmax(jax.lax.stop_gradient(target_logits))
+    log_probs = jax.nn.log_softmax(logits)
+    kl = jnp.sum(jnp.exp(target_log_probs) * (target_log_probs - log_probs), axis=-1)
+    return jnp.mean(kl)

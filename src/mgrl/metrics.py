@@ -25,7 +25,7 @@ COLUMNS: dict[str, str] = {
     "seed": "training seed",
     "interval": "logging interval, 1-based; one compiled call each",
     "meta_updates": "meta-updates done so far (cumulative)",
-    "inner_updates": "inner (A2C) parameter updates so far = meta_updates * K",
+    "inner_updates": "inner (A2C) parameter updates so far = meta_updates * K (K + L for bmg)",
     "env_steps": "environment steps so far per seed, including the first rollout",
     "train/episode_return": "mean return of episodes completed during the interval (NaN if none)",
     "train/episode_length": "mean length of episodes completed during the interval (NaN if none)",
@@ -39,11 +39,13 @@ COLUMNS: dict[str, str] = {
     "meta/grad_lambda": "d meta-loss / d eta_lambda (raw), interval mean; NaN for a2c",
     "meta/grad_norm": "global norm of the applied (learned-only) meta-gradient before clipping, "
                       "interval mean; NaN for a2c",
-    "loss/meta": "meta-loss sum_k w_k L'(theta_k), interval mean (a2c: L'(theta_0) of each update, the same losses one update later, from the update's own network pass)",
+    "loss/meta": "meta-loss sum_k w_k L'(theta_k) (bmg: KL(pi_target || pi_theta_K)), interval mean (a2c: L'(theta_0) of each update, the same losses one update later, from the update's own network pass)",
     "loss/outer_last": "outer loss L'(theta_K) at the window's last step, interval mean (a2c: L'(theta_0))",
     "loss/inner": "inner A2C loss (pg + value - entropy terms, weighted), interval mean",
     "loss/inner_pg": "inner policy-gradient term, interval mean",
     "loss/inner_value": "inner value (TD) term, interval mean",
+    "loss/outer_value": "outer critic's TD(lambda') term with gamma', lambda' (agent.outer_critic), "
+                        "interval mean; NaN without an outer critic",
     "policy/entropy": "mean policy entropy (nats) on the inner rollouts",
     "perf/env_steps_per_s": "environment steps per second of wall time in this interval, all seeds "
                             "of the job (excludes compilation)",

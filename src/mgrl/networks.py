@@ -3,8 +3,13 @@
 ``apply(params, grid, action_mask) -> (logits [.., 4], value [..])``: illegal actions get a large
 negative logit, so they have (numerically) zero probability and contribute nothing to the entropy.
 ``apply_rollout(params, grid [T+1, B, ...], action_mask [T+1, B, 4]) -> (logits [T, B, 4],
-values [T+1, B])`` is the same network in one pass over a rollout: the critic on all T + 1
-observations (the last one bootstraps), the policy on the first T only.
+values [T+1, B], outer_values [T+1, B] or None)`` is the same network in one pass over a rollout:
+the critics on all T + 1 observations (the last one bootstraps), the policy on the first T only.
+
+With ``outer_critic=True`` the network has a third part, the outer critic (Bonnet, Midgley and
+Laterre 2022): its own conv torso and value MLP (the critic's sizes), trained with the outer
+gamma', lambda' and used only for the outer advantages A'. It shares no parameter with the actor or
+the critic, and Haiku creates it last, so their initial parameters are the same with it or without.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ MASKED_LOGIT = -1e9
 class ActorCritic(NamedTuple):
     init: Callable[[chex.PRNGKey, chex.Array, chex.Array], hk.Params]
     apply: Callable[[hk.Params, chex.Array, chex.Array], tuple[chex.Array, chex.Array]]
-    apply_rollout: Callable[[hk.Params, chex.Array, chex.Array], tuple[chex.Array, chex.Array]]
+    apply_rollout: Callable[[hk.Params, chex.Array, chex.Array], tuple]
+    outer_critic: bool = False  # whether the parameters hold an outer critic
 
 
 class PatchConv2D(hk.Module):
@@ -70,12 +76,13 @@ def _torso(cfg: NetworkConfig, name: str) -> hk.Sequential:
     return hk.Sequential(layers, name=name)
 
 
-def make_actor_critic(cfg: NetworkConfig, num_actions: int = 4, dtype=jnp.float32) -> ActorCritic:
+def make_actor_critic(cfg: NetworkConfig, num_actions: int = 4, dtype=jnp.float32,
+                      outer_critic: bool = False) -> ActorCritic:
     """Build the network; parameters take ``dtype`` (float64 for gradient checks)."""
 
-    def forward(grid: chex.Array, action_mask: chex.Array,
-                policy_rows: int | None = None) -> tuple[chex.Array, chex.Array]:
-        """Logits of the first ``policy_rows`` observations (all if None), values of all."""
+    def forward(grid: chex.Array, action_mask: chex.Array, policy_rows: int | None = None):
+        """Logits of the first ``policy_rows`` observations (all if None), values (and outer
+        values, None without an outer critic) of all."""
         x = grid.astype(dtype)
         x_policy, mask = x[:policy_rows], action_mask[:policy_rows]
         actor = _torso(cfg, "actor_torso")(x_policy)
@@ -83,23 +90,31 @@ def make_actor_critic(cfg: NetworkConfig, num_actions: int = 4, dtype=jnp.float3
         logits = jnp.where(mask, logits, jnp.asarray(MASKED_LOGIT, logits.dtype))
         critic = _torso(cfg, "critic_torso")(x)
         value = hk.nets.MLP([*cfg.value_hidden, 1], name="value")(critic)[..., 0]
-        return logits, value
+        outer_value = None
+        if outer_critic:
+            outer = _torso(cfg, "outer_critic_torso")(x)
+            outer_value = hk.nets.MLP([*cfg.value_hidden, 1], name="outer_value")(outer)[..., 0]
+        return logits, value, outer_value
 
     net = hk.without_apply_rng(hk.transform(forward))
 
     def apply(params, grid, action_mask):
         # Haiku convs want one batch axis: fold any leading axes ([T, B] -> [T*B]) and unfold.
         lead = grid.shape[:-3]
-        logits, value = net.apply(params, grid.reshape((-1,) + grid.shape[-3:]),
-                                  action_mask.reshape((-1, action_mask.shape[-1])))
+        logits, value, _ = net.apply(params, grid.reshape((-1,) + grid.shape[-3:]),
+                                     action_mask.reshape((-1, action_mask.shape[-1])))
         return logits.reshape(lead + (num_actions,)), value.reshape(lead)
 
     def apply_rollout(params, grid, action_mask):
         # [T+1, B, ...] -> [(T+1)*B, ...]; the policy sees the first T*B rows (steps 0..T-1).
         steps, batch = grid.shape[:2]
-        logits, value = net.apply(params, grid.reshape((-1,) + grid.shape[-3:]),
-                                  action_mask.reshape((-1, action_mask.shape[-1])),
-                                  (steps - 1) * batch)
-        return (logits.reshape((steps - 1, batch, num_actions)), value.reshape((steps, batch)))
+        logits, value, outer_value = net.apply(
+            params, grid.reshape((-1,) + grid.shape[-3:]),
+            action_mask.reshape((-1, action_mask.shape[-1])), (steps - 1) * batch)
+        if outer_value is not None:
+            outer_value = outer_value.reshape((steps, batch))
+        return (logits.reshape((steps - 1, batch, num_actions)), value.reshape((steps, batch)),
+                outer_value)
 
-    return ActorCritic(init=net.init, apply=apply, apply_rollout=apply_rollout)
+    return ActorCritic(init=net.init, apply=apply, apply_rollout=apply_rollout,
+                       outer_critic=outer_critic)

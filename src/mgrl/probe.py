@@ -30,12 +30,17 @@ statistics recomputed, and the 2.5% and 97.5% quantiles reported (inside [-1, 1]
 >= 0 for positive statistics).
 
 Common random numbers: at a given (checkpoint interval, K) every scheme uses the same M keys, so
-schemes are compared on identical rollouts; weight vectors that coincide (all schemes at K = 1) are
-sampled once and the samples are shared by every scheme that has them.
+schemes are compared on identical rollouts (a ``bmg`` window's first K updates are those of the
+K-step window); estimators that coincide (same weights, outer-advantage source and BMG L: all
+weighting schemes at K = 1) are sampled once and the samples are shared by every scheme that has
+them. A ``bmg`` sample is the gradient of its KL matching loss and a scheme with the outer critic
+takes A' from it (:class:`_Estimators`); their scale differs from a policy-gradient loss's, so
+compare estimators by the scale-free statistics: cosine, SNR and ``direction_variance``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -317,6 +322,39 @@ def _probe_schemes(cfg: ExperimentConfig, horizon: int) -> dict[str, tuple[float
     return out
 
 
+class _Estimators:
+    """The agents that draw each scheme's samples, one per distinct (outer critic, L).
+
+    Every agent has the network of the probed a2c state (with an outer critic when any scheme uses
+    one); a scheme's agent takes its outer advantages from the outer critic if the scheme uses it
+    (:meth:`ExperimentConfig.uses_outer_critic`) and is a BMG agent with the scheme's L for a
+    ``bmg`` scheme. The reference (``last`` at K_ref) uses ``agent.outer_critic``.
+    """
+
+    def __init__(self, cfg: ExperimentConfig):
+        self.cfg = cfg
+        self.network_outer_critic = cfg.uses_outer_critic(SOURCE_SCHEME)
+        self._agents: dict[tuple[bool, int], MetaGradientAgent] = {}
+
+    def key(self, scheme: str | None) -> tuple[bool, int]:
+        if scheme is None:
+            return self.cfg.agent.outer_critic, 0
+        scheme_cfg = self.cfg.scheme(scheme)
+        steps = scheme_cfg.bootstrap_steps if scheme_cfg.kind == "bmg" else 0
+        return self.cfg.uses_outer_critic(scheme), int(steps)
+
+    def agent(self, scheme: str | None) -> MetaGradientAgent:
+        key = self.key(scheme)
+        if key not in self._agents:
+            outer_critic, steps = key
+            cfg = dataclasses.replace(self.cfg, agent=dataclasses.replace(
+                self.cfg.agent, outer_critic=outer_critic))
+            self._agents[key] = make_agent(
+                cfg, SchemeConfig("bmg", bootstrap_steps=steps) if steps else None,
+                outer_critic_network=self.network_outer_critic)
+        return self._agents[key]
+
+
 def run_probe(
     cfg: ExperimentConfig,
     run_dir: str | Path,
@@ -338,7 +376,7 @@ def run_probe(
         samples_per_batch = cfg.probe.samples_per_batch
     seed = int(seed)
     probe_cfg = cfg.probe
-    agent = make_agent(cfg)
+    estimators = _Estimators(cfg)
     probed = probed_parameters(cfg)
     provenance = metrics_io.provenance(cfg, PROBE_MODULES)
     reference_weights = jnp.asarray(
@@ -350,7 +388,8 @@ def run_probe(
         t = time.perf_counter()
         keys = reference_keys(seed, interval, probe_cfg.reference_samples)
         reference = np.asarray(sample_meta_gradients(
-            agent, state, keys, reference_weights, samples_per_batch=samples_per_batch))
+            estimators.agent(None), state, keys, reference_weights,
+            samples_per_batch=samples_per_batch))
         log.info("probe seed %d interval %d: reference (K=%d, %d samples) in %.1fs",
                  seed, interval, probe_cfg.reference_horizon, probe_cfg.reference_samples,
                  time.perf_counter() - t)
@@ -359,14 +398,15 @@ def run_probe(
             where, role="reference", horizon=probe_cfg.reference_horizon, scheme="last")))
         for horizon in cfg.horizons:
             keys = probe_keys(seed, interval, horizon, probe_cfg.num_samples)
-            by_weights: dict[tuple[float, ...], np.ndarray] = {}
+            by_weights: dict[tuple, np.ndarray] = {}
             t = time.perf_counter()
             for scheme, weights in _probe_schemes(cfg, horizon).items():
-                if weights not in by_weights:
-                    by_weights[weights] = np.asarray(sample_meta_gradients(
-                        agent, state, keys, jnp.asarray(weights, jnp.float32),
+                estimator = (weights, estimators.key(scheme))
+                if estimator not in by_weights:
+                    by_weights[estimator] = np.asarray(sample_meta_gradients(
+                        estimators.agent(scheme), state, keys, jnp.asarray(weights, jnp.float32),
                         samples_per_batch=samples_per_batch))
-                samples = by_weights[weights]
+                samples = by_weights[estimator]
                 if not np.all(np.isfinite(samples)):
                     log.warning("probe seed %d interval %d K=%d %s: non-finite meta-gradients",
                                 seed, interval, horizon, scheme)

@@ -31,7 +31,7 @@ from mgrl import checkpoint as ckpt
 from mgrl import metrics as metrics_io
 from mgrl.agent import AgentState, MetaGradientAgent
 from mgrl.code import TRAINING_MODULES, code_hash
-from mgrl.config import BASELINE_SCHEME, ExperimentConfig, scheme_weights, stable_hash
+from mgrl.config import BASELINE_SCHEME, ExperimentConfig, SchemeConfig, scheme_weights, stable_hash
 from mgrl.networks import make_actor_critic
 
 log = logging.getLogger("mgrl")
@@ -94,16 +94,26 @@ class Trainer:
 
 
 def run_config(cfg: ExperimentConfig, scheme: str) -> ExperimentConfig:
-    """The config a run actually uses: the baseline learns no meta-parameter."""
+    """The config a run actually uses: the baseline learns no meta-parameter, and
+    ``agent.outer_critic`` is the scheme's (:meth:`ExperimentConfig.uses_outer_critic`)."""
+    cfg = dataclasses.replace(cfg, agent=dataclasses.replace(
+        cfg.agent, outer_critic=cfg.uses_outer_critic(scheme)))
     if scheme == BASELINE_SCHEME:
         return dataclasses.replace(cfg, meta=dataclasses.replace(cfg.meta, learn=()))
     return cfg
 
 
-def make_agent(cfg: ExperimentConfig) -> MetaGradientAgent:
+def make_agent(cfg: ExperimentConfig, scheme: SchemeConfig | None = None,
+               outer_critic_network: bool | None = None) -> MetaGradientAgent:
+    """The agent of ``cfg`` (its ``agent.outer_critic`` says where A' comes from) for ``scheme``
+    (a ``bmg`` scheme makes a BMG agent). ``outer_critic_network``: whether the network has an
+    outer critic (default: ``agent.outer_critic``; probes of a state that holds one pass True)."""
     dtype = jnp.float64 if cfg.train.dtype == "float64" else jnp.float32
-    network = make_actor_critic(cfg.network, dtype=dtype)
-    return MetaGradientAgent(cfg.env, cfg.agent, cfg.meta, network)
+    if outer_critic_network is None:
+        outer_critic_network = cfg.agent.outer_critic
+    network = make_actor_critic(cfg.network, dtype=dtype, outer_critic=outer_critic_network)
+    bootstrap_steps = scheme.bootstrap_steps if scheme is not None and scheme.kind == "bmg" else 0
+    return MetaGradientAgent(cfg.env, cfg.agent, cfg.meta, network, bootstrap_steps=bootstrap_steps)
 
 
 def program_settings(cfg: ExperimentConfig) -> str:
@@ -116,7 +126,7 @@ def program_settings(cfg: ExperimentConfig) -> str:
     return stable_hash(settings)
 
 
-_PROGRAMS: dict[tuple[str, int], TrainProgram] = {}
+_PROGRAMS: dict[tuple[str, int, int], TrainProgram] = {}
 
 
 def make_train(cfg: ExperimentConfig, horizon: int, scheme: str, *, reuse: bool = True) -> Trainer:
@@ -129,20 +139,23 @@ def make_train(cfg: ExperimentConfig, horizon: int, scheme: str, *, reuse: bool 
     """
     if scheme == BASELINE_SCHEME and horizon != 1:
         raise ValueError(f"the '{BASELINE_SCHEME}' baseline has horizon 1, got {horizon}")
+    scheme_cfg = cfg.scheme(scheme)
     cfg = run_config(cfg, scheme)
-    weights = jnp.asarray(scheme_weights(cfg.scheme(scheme), horizon), jnp.float32)
-    key = (program_settings(cfg), int(horizon))
+    weights = jnp.asarray(scheme_weights(scheme_cfg, horizon), jnp.float32)
+    bootstrap_steps = scheme_cfg.bootstrap_steps if scheme_cfg.kind == "bmg" else 0
+    key = (program_settings(cfg), int(horizon), bootstrap_steps)
     program = _PROGRAMS.get(key) if reuse else None
     if program is None:
-        program = _build_program(cfg, int(horizon))
+        program = _build_program(cfg, int(horizon), scheme_cfg)
         if reuse:
             _PROGRAMS[key] = program
     return Trainer(program, weights)
 
 
-def _build_program(cfg: ExperimentConfig, horizon: int) -> TrainProgram:
-    agent = make_agent(cfg)
-    n_meta = math.ceil(cfg.train.inner_updates_per_interval / horizon)
+def _build_program(cfg: ExperimentConfig, horizon: int, scheme: SchemeConfig) -> TrainProgram:
+    agent = make_agent(cfg, scheme)
+    window = agent.updates_per_window(horizon)  # K, or K + L for bmg
+    n_meta = math.ceil(cfg.train.inner_updates_per_interval / window)
 
     def init_one(seed):
         return agent.init(jax.random.PRNGKey(seed))
@@ -158,7 +171,7 @@ def _build_program(cfg: ExperimentConfig, horizon: int) -> TrainProgram:
         interval=jax.jit(jax.vmap(interval_one, in_axes=(0, None)), donate_argnums=0),
         agent=agent,
         meta_updates_per_interval=n_meta,
-        env_steps_per_interval=n_meta * horizon * cfg.env.rollout_length * cfg.env.num_envs,
+        env_steps_per_interval=n_meta * window * cfg.env.rollout_length * cfg.env.num_envs,
         executables={},
     )
 
@@ -260,8 +273,8 @@ def run_training(
             )
         for i, seed in enumerate(seeds):
             row = {k: np.asarray(v)[i].item() for k, v in m.items()}
-            row.update(seed=seed, interval=interval,
-                       inner_updates=int(row["meta_updates"]) * horizon)
+            row.update(seed=seed, interval=interval, inner_updates=int(row["meta_updates"])
+                       * trainer.program.agent.updates_per_window(horizon))
             row["perf/interval_seconds"] = seconds
             row["perf/env_steps_per_s"] = trainer.env_steps_per_interval * len(seeds) / seconds
             row["perf/compile_seconds"] = compile_s

@@ -1,0 +1,259 @@
+"""Bootstrapped (BMG) meta-gradients and the outer critic, in float64 on a tiny board.
+
+* BMG: the gradient of the KL matching loss, with the bootstrapped target frozen (it carries no
+  gradient), matches central finite differences for K in {1, 2} and L in {1, 2}; the KL and its
+  gradient vanish when the target is theta_K's own policy; the target is the policy after L more
+  inner updates, recomputed here by a plain loop of textbook inner updates.
+* Outer critic: the meta-gradient with A' from the outer critic (frozen) matches finite
+  differences; on a fixed policy the outer critic's value regresses to the gamma'-discounted Monte
+  Carlo return; a network that trains an outer critic without using it leaves the actor-critic
+  trajectory bit-identical.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import tiny_config
+from mgrl import env as snake_env
+from mgrl.config import ConfigError, SchemeConfig, scheme_aliases
+from mgrl.losses import kl_matching, rollout_outputs
+from mgrl.train import make_agent
+from test_meta_gradient import ETA_KEYS, as_vector, two_pass_inner_update
+from test_train import run_intervals
+
+OUTER = {"outer_critic": True, "outer_value_coef": 0.5}
+
+
+def perturbed_etas(eta, eps):
+    """[4] stacked etas: +eps, -eps on gamma, then on lambda (one vmapped call evaluates all)."""
+    rows = []
+    for name in ETA_KEYS:
+        for sign in (1.0, -1.0):
+            rows.append(dict(eta, **{name: eta[name] + sign * eps}))
+    return jax.tree.map(lambda *x: jnp.stack(x), *rows)
+
+
+def central_differences(values, eps):
+    values = np.asarray(values)
+    return np.array([(values[0] - values[1]) / (2 * eps), (values[2] - values[3]) / (2 * eps)])
+
+
+@pytest.fixture(scope="module")
+def setup64():
+    """Float64 agents sharing one network with an outer critic, and a state one meta-step past
+    initialisation (the outer critic already trained once)."""
+    with jax.enable_x64(True):
+        cfg = tiny_config(agent={"learning_rate": 1e-2, **OUTER}, train={"dtype": "float64"})
+        outer_agent = make_agent(cfg)  # A' from the outer critic
+        plain = dataclasses.replace(cfg, agent=dataclasses.replace(cfg.agent, outer_critic=False))
+        critic_agent = make_agent(plain, outer_critic_network=True)  # same network, A' from the critic
+        bmg = {L: make_agent(plain, SchemeConfig("bmg", bootstrap_steps=L), outer_critic_network=True)
+               for L in (1, 2)}
+        state = jax.jit(outer_agent.init)(jax.random.PRNGKey(3))
+        state, _ = jax.jit(outer_agent.meta_step)(state, jnp.ones((1,)))
+        yield cfg, outer_agent, critic_agent, bmg, state
+
+
+EPS = 1e-5
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def bmg_check(agent, state, key, K):
+    """One program per (agent, K): the BMG meta-gradient, its bootstrapped target logits [T, B, 4],
+    the loss, and the losses at eta +- EPS per component [4] with that target frozen (it carries no
+    gradient, so the frozen loss's exact gradient is the meta-gradient)."""
+    weights = jnp.ones((K,)) / K
+    grad, (loss, outputs) = agent.meta_gradient(state, key, weights)
+    target = outputs[4]["target_logits"]
+    losses = jax.vmap(lambda eta: agent.meta_loss(eta, state, key, weights, target_logits=target)[0])(
+        perturbed_etas(state.eta, EPS))
+    return grad, target, loss, losses
+
+
+@pytest.mark.parametrize("K,L", [(1, 1), (1, 2), (2, 1), (2, 2)])
+def test_bmg_meta_gradient_matches_finite_differences(setup64, K, L):
+    _, _, _, bmg, state = setup64
+    with jax.enable_x64(True):
+        grad, _, loss, losses = bmg_check(bmg[L], state, jax.random.PRNGKey(5), K)
+        numeric = central_differences(losses, EPS)
+    analytic = as_vector(grad)
+    assert float(loss) > 0 and np.all(np.abs(analytic) > 0), (loss, analytic)
+    rel = np.abs(analytic - numeric) / np.abs(numeric)
+    assert np.all(rel < 1e-4), f"K={K} L={L}: analytic {analytic} vs numeric {numeric}"
+
+
+def test_bmg_target_is_L_more_inner_updates_and_kl_vanishes_at_theta_K(setup64):
+    """The target is pi after L = 2 undifferentiated inner updates from theta_K on R_K, R_{K+1}
+    (recomputed with textbook two-pass updates), so it differs from pi_theta_K and the KL is > 0;
+    with pi_theta_K itself as the target the KL and its gradient are zero."""
+    _, _, critic_agent, bmg, state = setup64
+    K, L, agent = 2, 2, bmg[2]
+    with jax.enable_x64(True):
+        key = jax.random.PRNGKey(5)
+        grad, target, loss, _ = bmg_check(agent, state, key, K)  # the (K, L) = (2, 2) program
+
+        @jax.jit
+        def by_hand():
+            # theta_K, R_K from the K-step window of the same key (its first K steps are BMG's).
+            _, (params, opt_state, env_carry, rollout, _) = critic_agent.meta_loss(
+                state.eta, state, key, jnp.ones((K,)) / K)
+            matched = rollout
+            gamma = jax.nn.sigmoid(state.eta["gamma"])
+            lambda_ = jax.nn.sigmoid(state.eta["lambda"])
+            theta_k_logits = rollout_outputs(agent.network.apply_rollout, params, matched)[0]
+            for j in range(K, K + L):
+                params, opt_state = two_pass_inner_update(agent, params, opt_state, rollout,
+                                                          gamma, lambda_)
+                env_carry, rollout = agent.collect(params, env_carry, jax.random.fold_in(key, j))
+            return theta_k_logits, rollout_outputs(agent.network.apply_rollout, params, matched)[0]
+
+        theta_k_logits, target_by_hand = by_hand()
+        zero_loss, zero_grad = jax.jit(jax.value_and_grad(
+            lambda eta: agent.meta_loss(eta, state, key, jnp.ones((K,)) / K,
+                                        target_logits=theta_k_logits)[0]))(state.eta)
+        expected_kl = kl_matching(target_by_hand, theta_k_logits)
+    legal = np.asarray(theta_k_logits) > -1e8
+    np.testing.assert_allclose(np.asarray(target)[legal], np.asarray(target_by_hand)[legal],
+                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(float(loss), float(expected_kl), rtol=1e-9)
+    # The bootstrap moved the policy: skipping it would make the target theta_K's own policy.
+    assert np.max(np.abs(np.asarray(target)[legal] - np.asarray(theta_k_logits)[legal])) > 1e-4
+    assert float(loss) > 1e-10 and np.max(np.abs(as_vector(grad))) > 1e-8
+    assert abs(float(zero_loss)) < 1e-15
+    assert np.max(np.abs(as_vector(zero_grad))) < 1e-12 * max(1.0, np.max(np.abs(as_vector(grad))))
+
+
+def test_outer_critic_meta_gradient_matches_finite_differences(setup64):
+    """K = 2, uniform weights, A' from the outer critic frozen at eta (policy-gradient coefficients);
+    they are not the critic's A', so the outer critic is what the meta-gradient uses."""
+    _, outer_agent, critic_agent, _, state = setup64
+    eps, K = 1e-5, 2
+    weights = jnp.ones((K,)) / K
+    with jax.enable_x64(True):
+        key = jax.random.PRNGKey(11)
+
+        @jax.jit
+        def check(state):
+            grad, (_, outputs) = outer_agent.meta_gradient(state, key, weights)
+            adv = outputs[4]["outer_advantages"]  # A'_1..A'_K, frozen below
+            critic_adv = critic_agent.meta_loss(state.eta, state, key, weights)[1][4][
+                "outer_advantages"]
+            losses = jax.vmap(lambda eta: outer_agent.meta_loss(eta, state, key, weights, adv)[0])(
+                perturbed_etas(state.eta, eps))
+            return grad, adv, critic_adv, losses
+
+        grad, adv, critic_adv, losses = check(state)
+        numeric = central_differences(losses, eps)
+    analytic = as_vector(grad)
+    assert np.all(np.abs(analytic) > 0)
+    rel = np.abs(analytic - numeric) / np.abs(numeric)
+    assert np.all(rel < 1e-4), f"analytic {analytic} vs numeric {numeric}"
+    assert not np.allclose(np.asarray(adv), np.asarray(critic_adv), rtol=1e-3)
+
+
+def test_outer_critic_regresses_to_the_outer_discounted_monte_carlo_return():
+    """A fixed policy (pg and entropy coefficients 0: the actor's gradient is zero) on a 5x5 board;
+    the critic learns with gamma = 0.5, the outer critic with gamma' = 0.9. After 600 updates the
+    outer critic's mean value of 256 fresh start states is within 25% of the gamma'-discounted Monte
+    Carlo return of those states (one 60-step rollout each; 0.9^60 < 0.002), while the gamma = 0.5
+    return, what the critic estimates, lies outside that tolerance (so the check can fail)."""
+    cfg = tiny_config(
+        horizons=[1],
+        env={"num_rows": 5, "num_cols": 5, "time_limit": 100, "num_envs": 16, "rollout_length": 8},
+        agent={"pg_coef": 0.0, "entropy_coef": 0.0, "optimizer": "adam", "learning_rate": 3e-3,
+               "gamma_init": 0.5, "lambda_init": 0.9, "outer_gamma": 0.9, "outer_lambda": 0.9,
+               **OUTER},
+        meta={"learn": []},
+        train={"num_intervals": 1, "inner_updates_per_interval": 150},
+        probe={"reference_horizon": 1},
+    )
+    trainer, state, _ = run_intervals(cfg, 1, "a2c", [0], 4)
+    agent = trainer.program.agent
+    initial = trainer.init(jnp.asarray([0]))
+    params = jax.tree.map(lambda x: x[0], state.params)
+    grid, mask = state.rollout.transitions.grid[0], state.rollout.transitions.action_mask[0]
+    np.testing.assert_array_equal(  # the policy stayed fixed
+        agent.network.apply(params, grid, mask)[0],
+        agent.network.apply(jax.tree.map(lambda x: x[0], initial.params), grid, mask)[0])
+
+    @jax.jit
+    def evaluate(key):
+        reset_key, act_key = jax.random.split(key)
+        carry = snake_env.reset(agent.env, reset_key, 256)
+        grid = jnp.stack([carry.grid, carry.grid])
+        mask = jnp.stack([carry.action_mask, carry.action_mask])
+        _, values, outer_values = agent.network.apply_rollout(params, grid, mask)
+
+        def one(c, k):
+            logits, _ = agent.network.apply(params, c.grid, c.action_mask)
+            c, tr = snake_env.step(agent.env, c, jax.random.categorical(k, logits).astype(jnp.int32))
+            return c, (tr.reward, tr.done)
+
+        _, (reward, done) = jax.lax.scan(one, carry, jax.random.split(act_key, 60))
+        alive = jnp.cumprod(jnp.concatenate([jnp.ones_like(done[:1]), 1.0 - done[:-1]]), axis=0)
+        steps = jnp.arange(60.0)[:, None]
+        returns = {g: jnp.mean(jnp.sum(g ** steps * alive * reward, axis=0)) for g in (0.5, 0.9)}
+        return jnp.mean(values[0]), jnp.mean(outer_values[0]), returns
+
+    critic_value, outer_value, mc = jax.device_get(evaluate(jax.random.PRNGKey(7)))
+    tolerance = 0.25 * mc[0.9]
+    print(f"outer critic {outer_value:.4f} vs MC(0.9) {mc[0.9]:.4f}; critic {critic_value:.4f} "
+          f"vs MC(0.5) {mc[0.5]:.4f}")
+    assert abs(outer_value - mc[0.9]) < tolerance
+    assert abs(mc[0.5] - mc[0.9]) > tolerance  # the gamma'-return is what it learned
+    assert abs(outer_value - critic_value) > tolerance
+
+
+def test_training_an_unused_outer_critic_leaves_the_actor_critic_trajectory_unchanged(tiny):
+    """The a2c baseline of a config whose schemes use the outer critic trains one (the probed states
+    need it); it is a separate network, so every other metric is bit-identical to the run without."""
+    with_outer = tiny_config(schemes={"last": {"kind": "last"},
+                                      "last_oc": {"kind": "last", "outer_critic": True}},
+                             agent={"outer_value_coef": 0.5})
+    assert with_outer.uses_outer_critic("a2c") and not tiny.uses_outer_critic("a2c")
+    _, _, plain = run_intervals(tiny, 1, "a2c", [0], 2)
+    _, state, trained = run_intervals(with_outer, 1, "a2c", [0], 2)
+    assert len(jax.tree.leaves(state.params)) > len(jax.tree.leaves(
+        make_agent(tiny).network.init(jax.random.PRNGKey(0), state.env.grid[0, :1],
+                                      state.env.action_mask[0, :1])))  # it has an outer critic
+    for key in plain[-1]:
+        if key == "loss/outer_value":
+            assert np.isnan(plain[-1][key]).all() and np.isfinite(trained[-1][key]).all()
+        elif key not in ("loss/outer_last", "loss/meta"):  # a2c logs L'(theta_0), A' from it
+            np.testing.assert_array_equal(plain[-1][key], trained[-1][key], err_msg=key)
+
+
+def test_bmg_and_outer_critic_schemes_are_distinct_estimators_at_every_K():
+    """Aliasing (one training run per estimator) keeps bmg and outer-critic schemes apart from
+    last even at K = 1, where all weighting schemes coincide."""
+    cfg = tiny_config(horizons=[1, 2], agent={"outer_value_coef": 0.5}, schemes={
+        "last": {"kind": "last"}, "uniform": {"kind": "uniform"},
+        "bmg": {"kind": "bmg", "bootstrap_steps": 2},
+        "bmg_copy": {"kind": "bmg", "bootstrap_steps": 2, "matching": "kl"},
+        "last_oc": {"kind": "last", "outer_critic": True}})
+    aliases = scheme_aliases(cfg)
+    assert aliases == {(1, "uniform"): "last", (1, "bmg_copy"): "bmg", (2, "bmg_copy"): "bmg"}
+
+
+@pytest.mark.parametrize("overrides, key", [
+    ({"schemes": {"b": {"kind": "bmg", "bootstrap_steps": 0}}}, "schemes.b.bootstrap_steps"),
+    ({"schemes": {"b": {"kind": "bmg"}}}, "schemes.b.bootstrap_steps"),
+    ({"schemes": {"b": {"kind": "bmg", "bootstrap_steps": 1, "matching": "l2"}}}, "schemes.b.matching"),
+    ({"schemes": {"b": {"kind": "last", "bootstrap_steps": 1}}}, "schemes.b.bootstrap_steps"),
+    ({"schemes": {"b": {"kind": "bmg", "bootstrap_steps": "two"}}}, "schemes.b.bootstrap_steps"),
+    ({"agent": {"outer_critic": True}}, "agent.outer_value_coef"),
+    ({"schemes": {"oc": {"kind": "last", "outer_critic": True}}}, "agent.outer_value_coef"),
+    ({"agent": {"outer_critic": True, "outer_value_coef": 0.0}}, "agent.outer_value_coef"),
+    ({"agent": {"outer_critic": "yes", "outer_value_coef": 0.5}}, "agent.outer_critic"),
+])
+def test_new_settings_have_errors_naming_their_key(overrides, key):
+    with pytest.raises(ConfigError) as err:
+        tiny_config(**overrides)
+    assert err.value.key == key
