@@ -93,14 +93,21 @@ def job_counts(proc) -> dict[str, int]:
 def expected_jobs(cfg_path: Path) -> dict[str, int]:
     """The jobs `snakemake -n` must list for a config, computed from the config alone.
 
-    Per seed group: a2c, one run per distinct weight vector at each K (schemes with equal weights
-    are one estimator, e.g. every scheme at K = 1, uniform and lambda_0.5 at K = 2), and one a2c run
-    per fixed gamma of the sensitivity sweep other than agent.gamma_init (that one is the a2c run).
+    Per seed group: a2c, one run per distinct estimator at each K (schemes with equal weights are
+    one estimator, e.g. every weighting scheme at K = 1, uniform and lambda_0.5 at K = 2; a bmg
+    scheme is its own estimator per L, and a scheme with the outer critic differs from one
+    without), and one a2c run per fixed gamma of the sensitivity sweep other than
+    agent.gamma_init (that one is the a2c run).
     """
     cfg = load_config(cfg_path)
     raw = yaml.safe_load(cfg_path.read_text())
     groups = -(-len(cfg.seeds) // cfg.seeds_per_job)
-    distinct = sum(len({tuple(np.round(scheme_weights(s, k), 12)) for s in cfg.schemes.values()
+    def estimator(s, k):
+        outer = cfg.agent.outer_critic if s.outer_critic is None else s.outer_critic
+        return (tuple(np.round(scheme_weights(s, k), 12)), s.bootstrap_steps if s.kind == "bmg" else 0,
+                outer)
+
+    distinct = sum(len({estimator(s, k) for s in cfg.schemes.values()
                         if s.kind != "custom" or len(s.weights) == k}) for k in cfg.horizons)
     gammas = (raw.get("sensitivity") or {}).get("gammas", [])
     sweep = sum(1 for g in gammas if g != cfg.agent.gamma_init)

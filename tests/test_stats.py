@@ -257,3 +257,43 @@ def test_logit_interval_of_gammas_stays_inside_the_unit_interval():
     assert m == pytest.approx(1 / (1 + np.exp(-logits.mean())))
     same = stats.logit_mean_ci([0.8] * 4)
     assert same[0] == pytest.approx(0.8) and same[1] == pytest.approx(0.8)
+
+
+def test_extra_estimators_get_snr_and_return_rows_against_last_and_uniform_not_c3_c4():
+    """A bmg scheme with 4x the SNR of last and 2x that of uniform on every state and a return 1.0
+    below last: E1 holds against both, E2 is contradicted against last (a shortfall beyond delta =
+    0.5); no C3/C4 row counts it as a mixing scheme."""
+    training, summary = synthetic()
+    at4 = summary[summary.horizon == 4]
+    snr = {"last": 0.1, "uniform": 0.2}
+    summary["snr"] = [snr.get(s, 0.1) for s in summary.scheme]
+    bmg = summary[(summary.horizon == 4) & (summary.scheme == "last")].assign(scheme="bmg", snr=0.4)
+    finals = training[(training.horizon == 4) & (training.scheme == "last")].copy()
+    finals["scheme"] = "bmg"
+    finals["train/episode_return"] -= 1.0
+    claims = analysis.claims_table(pd.concat([training, finals]), pd.concat([summary, bmg]),
+                                   ["last", "uniform", "bmg"], return_margin=0.05,
+                                   extra_estimators=["bmg"])
+    assert len(at4) and not claims[claims.claim.isin(["C3", "C4"])].statement.str.contains("bmg").any()
+    e1 = claims[claims.claim == "E1"].set_index("measure")
+    assert e1.loc["SNR[bmg, K=4] / SNR[last, K=4]", "value"] == pytest.approx(4.0)
+    assert e1.loc["SNR[bmg, K=4] / SNR[uniform, K=4]", "value"] == pytest.approx(2.0)
+    assert set(e1.verdict) == {"holds"}
+    e2 = claims[claims.claim == "E2"].set_index("measure")
+    assert e2.loc["final return bmg - last at K=4 (paired per seed)", "value"] == pytest.approx(-1.0)
+    assert e2.loc["final return bmg - last at K=4 (paired per seed)", "verdict"] == "contradicted"
+    assert claims.claim.str.startswith("E").sum() == 4
+
+
+def test_direction_variance_is_scale_free_and_zero_for_one_direction():
+    rng = np.random.default_rng(0)
+    samples = rng.normal(size=(50, 2)) + np.array([1.0, 0.5])
+    reference = np.array([1.0, 0.5])
+    base = stats.estimator_statistics(samples, reference)["direction_variance"]
+    scaled = stats.estimator_statistics(samples * 1e3, reference)["direction_variance"]
+    assert 0.0 < base < 50 / 49 and scaled == pytest.approx(base, rel=1e-12)
+    units = samples / np.linalg.norm(samples, axis=1, keepdims=True)
+    assert base == pytest.approx(50 / 49 * (1 - np.sum(units.mean(axis=0) ** 2)))
+    same_way = np.outer(rng.uniform(0.5, 2.0, size=20), [3.0, -4.0])  # one direction, any length
+    assert stats.estimator_statistics(same_way, reference)["direction_variance"] == pytest.approx(
+        0.0, abs=1e-15)

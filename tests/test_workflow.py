@@ -24,6 +24,15 @@ def test_expected_jobs_of_the_default_config_by_hand():
     assert counts["train"] == 5 * (1 + (1 + 2 + 2) + 3)
 
 
+def test_expected_jobs_of_the_estimators_config_by_hand():
+    # 5 seeds, K in {1, 4}, schemes last, uniform, bmg, last_oc: at K = 1 uniform is last (3 runs:
+    # last, bmg, last_oc), at K = 4 all 4; plus a2c; plus gamma 0.99 (0.1 is the a2c run itself).
+    counts = expected_jobs(ROOT / "config" / "estimators.yaml")
+    cfg = load_config(ROOT / "config" / "estimators.yaml")
+    assert cfg.horizons == (1, 4) and len(cfg.seeds) == 5 and cfg.seeds_per_job == 1
+    assert counts["train"] == 5 * (1 + 3 + 4 + 1) and counts["probe"] == 5
+
+
 def test_sensitivity_runs_reuse_the_train_rule_once_per_new_gamma(tmp_path):
     workdir = copy_workflow(tmp_path)
     config = dict(TINY, sensitivity={"gammas": [0.5, 0.8, 0.95]})  # 0.8 = gamma_init: the a2c run
@@ -59,7 +68,7 @@ def test_lint_is_clean(tmp_path):
     assert "Congratulations, your workflow is in a good condition" in proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("config_file", ["config.yaml", "config/paper.yaml"])
+@pytest.mark.parametrize("config_file", ["config.yaml", "config/paper.yaml", "config/estimators.yaml"])
 def test_dry_run_lists_exactly_the_expected_jobs_for_the_shipped_configs(tmp_path, config_file):
     workdir = copy_workflow(tmp_path)
     args = ["-n"] if config_file == "config.yaml" else ["-n", "--configfile", str(ROOT / config_file)]

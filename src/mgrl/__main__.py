@@ -75,12 +75,17 @@ def _parser() -> argparse.ArgumentParser:
                      help="summary table(s): CSV; sensitivity: CSV and HTML")
     agg.add_argument("--schemes", required=True, help="comma-separated scheme names, in order")
     agg.add_argument("--aliases", help=aliases_help)
+    agg.add_argument("--extra-estimators", default="",
+                     help="probes: bmg / outer-critic schemes, left out of the variance-reduction "
+                          "table (their raw variance has another scale)")
 
     claims = sub.add_parser("claims", help="the C1-C5 claims table from aggregated data")
     claims.add_argument("--training", required=True)
     claims.add_argument("--probe-summary", required=True)
     claims.add_argument("--schemes", required=True)
     claims.add_argument("--aliases", help=aliases_help)
+    claims.add_argument("--extra-estimators", default="",
+                        help="comma-separated bmg / outer-critic schemes: rows E1, E2 instead of C3, C4")
     claims.add_argument("--return-margin", type=float, default=ClaimsConfig.return_margin,
                         help="delta of C4/C5 as a fraction of the a2c final return (claims.return_margin)")
     claims.add_argument("--out-md", required=True)
@@ -100,6 +105,10 @@ def _parser() -> argparse.ArgumentParser:
     columns.add_argument("--kind", choices=("training", "probe-summary", "probe-samples"),
                          default="training")
     return parser
+
+
+def _names(text: str) -> list[str]:
+    return [name for name in (text or "").split(",") if name]
 
 
 def _aliases(args) -> dict:
@@ -139,7 +148,8 @@ def _aggregate(args) -> None:
             write_parquet_atomic(read_parquets(args.samples), args.out_samples)
         expanded = analysis.expand_aliases(frame, aliases)
         tables = [analysis.estimator_table(expanded),
-                  analysis.variance_reduction_table(expanded, schemes)]
+                  analysis.variance_reduction_table(
+                      expanded, [s for s in schemes if s not in _names(args.extra_estimators)])]
     for table, path in zip(tables, args.table):
         write_text_atomic(path, table.to_csv(index=False))
 
@@ -156,12 +166,13 @@ def _claims(args) -> None:
 
     claims = analysis.claims_table(read_parquet(args.training), read_parquet(args.probe_summary),
                                    args.schemes.split(","), return_margin=args.return_margin,
-                                   aliases=_aliases(args))
+                                   aliases=_aliases(args),
+                                   extra_estimators=_names(args.extra_estimators))
     write_text_atomic(args.out_csv, claims.to_csv(index=False))
     write_text_atomic(args.out_md, analysis.claims_markdown(claims))
     if args.out_html:
         write_text_atomic(args.out_html, analysis.table_html(
-            claims, "Claims C1-C5: values, 95% CIs over seeds, verdicts",
+            claims, "Claims C1-C5 (E1, E2: extra estimators): values, 95% CIs over seeds, verdicts",
             "Verdicts are holds / contradicted / inconclusive; a CI too wide to exclude the null "
             "(or the margin) is inconclusive. 'power' compares the CI's half-width with the effect "
             "size or margin the claim needs."))

@@ -158,7 +158,8 @@ def paired_seed_means(summary: pd.DataFrame, column: str, num: tuple[int, str],
 
 # Statistic -> interval kind: positive quantities on the log scale, cosines on the atanh scale.
 ESTIMATOR_STATISTICS = {"variance_trace": "log", "snr": "log", "relative_error": "log",
-                        "cosine_to_reference": "atanh", "bias2_debiased": "t", "relative_bias2": "t"}
+                        "cosine_to_reference": "atanh", "bias2_debiased": "t", "relative_bias2": "t",
+                        "direction_variance": "log"}
 
 
 def estimator_table(summary: pd.DataFrame) -> pd.DataFrame:
@@ -221,7 +222,8 @@ def _resolves(half: float, target: float) -> str:
 
 def claims_table(training: pd.DataFrame, summary: pd.DataFrame, schemes: Sequence[str],
                  return_margin: float = ClaimsConfig.return_margin,
-                 aliases: Aliases | None = None) -> pd.DataFrame:
+                 aliases: Aliases | None = None,
+                 extra_estimators: Sequence[str] = ()) -> pd.DataFrame:
     """C1-C5, each with the measured value, its 95% CI over seeds, a three-valued verdict, the
     criterion and the power (CI half-width next to the null or the margin).
 
@@ -242,6 +244,13 @@ def claims_table(training: pd.DataFrame, summary: pd.DataFrame, schemes: Sequenc
 
     Otherwise ``inconclusive``. Schemes that are aliases of ``last`` at K_max (same weights) get no
     C3/C4 row: they are the same estimator.
+
+    ``extra_estimators`` (``bmg`` schemes and schemes with their own outer critic) get no C3/C4
+    row; instead each is compared with ``last`` and ``uniform`` (those present) at K_max:
+
+    * E1 higher signal-to-noise: SNR[extra] / SNR[base] on the same states (scale-free, so a KL
+      gradient compares with a policy-gradient one), as C2 with null 1.
+    * E2 similar or higher return: final return extra - base, as C4.
     """
     if aliases is None:
         aliases = k1_aliases(schemes)
@@ -262,11 +271,12 @@ def claims_table(training: pd.DataFrame, summary: pd.DataFrame, schemes: Sequenc
         return (f"seeds (n={n}; each the mean over its {per_seed_states} probed states, "
                 f"which share one run and are not independent)")
 
-    def ratio_claim(claim, statement, num, den):
-        ratio = paired_seed_means(summary, "variance_trace", num, den, how="ratio")
+    def ratio_claim(claim, statement, num, den, column="variance_trace", label="Var"):
+        ratio = paired_seed_means(summary, column, num, den, how="ratio")
         m, lo, hi, n = log_ratio_ci(ratio)
         half = _log_half_width(lo, hi)
-        add(claim, statement, f"Var[{num[1]}, K={num[0]}] / Var[{den[1]}, K={den[0]}]", m, lo, hi, n,
+        add(claim, statement, f"{label}[{num[1]}, K={num[0]}] / {label}[{den[1]}, K={den[0]}]", m,
+            lo, hi, n,
             probe_unit(n), directional_verdict(lo, hi, 1.0, "greater"),
             "holds: lower CI > 1; contradicted: upper CI < 1; else inconclusive",
             f"half-width of log ratio {half:.3g} vs log 2 = {LOG2:.3g}: {_resolves(half, LOG2)} "
@@ -303,23 +313,28 @@ def claims_table(training: pd.DataFrame, summary: pd.DataFrame, schemes: Sequenc
         return f"seeds (n={n}; independent training runs)"
 
     last_final = final_of(k_max, "last")
+
+    def return_claim(claim, statement, scheme, base):
+        diff = (final_of(k_max, scheme) - final_of(k_max, base)).dropna()
+        m, lo, hi, n = mean_ci(diff)
+        half = half_width(lo, hi)
+        add(claim, statement, f"final return {scheme} - {base} at K={k_max} (paired per seed)",
+            m, lo, hi, n, seed_unit(n), equivalence_verdict(lo, hi, delta),
+            f"equivalence, {delta_text}: holds: lower CI > -delta; contradicted: upper CI < -delta; "
+            f"else inconclusive",
+            f"half-width {half:.3g} vs delta {delta:.3g}: {_resolves(half, delta)} to decide")
+
     for scheme in schemes:
-        if scheme == "last" or aliases.get((k_max, scheme)) == "last":
+        if (scheme == "last" or aliases.get((k_max, scheme)) == "last"
+                or scheme in extra_estimators):
             continue
         # C3
         ratio_claim("C3", f"mixing ({scheme}) cuts the variance of the K-step meta-gradient "
                           f"(paper: about {PAPER_VARIANCE_REDUCTION:g}x)",
                     (k_max, "last"), (k_max, scheme))
         # C4
-        diff = (final_of(k_max, scheme) - last_final).dropna()
-        m, lo, hi, n = mean_ci(diff)
-        half = half_width(lo, hi)
-        add("C4", f"mixing ({scheme}) has similar or higher return than K-step",
-            f"final return {scheme} - last at K={k_max} (paired per seed)", m, lo, hi, n,
-            seed_unit(n), equivalence_verdict(lo, hi, delta),
-            f"equivalence, {delta_text}: holds: lower CI > -delta; contradicted: upper CI < -delta; "
-            f"else inconclusive",
-            f"half-width {half:.3g} vs delta {delta:.3g}: {_resolves(half, delta)} to decide")
+        return_claim("C4", f"mixing ({scheme}) has similar or higher return than K-step", scheme,
+                     "last")
 
     # C5
     if k_max != 1 and (1, "last") in set(zip(finals.horizon, finals.scheme)):
@@ -332,6 +347,14 @@ def claims_table(training: pd.DataFrame, summary: pd.DataFrame, schemes: Sequenc
             f"{delta_text}: holds: upper CI < 0; contradicted: lower CI > -delta (any harm "
             f"smaller than delta); else inconclusive",
             f"half-width {half:.3g} vs delta {delta:.3g}: {_resolves(half, delta)} to decide")
+
+    # E1, E2: each extra estimator (bmg, outer critic) against last and uniform at K_max
+    bases = [b for b in ("last", "uniform") if b in schemes and b not in extra_estimators]
+    for scheme in extra_estimators:
+        for base in bases:
+            ratio_claim("E1", f"{scheme} has a higher signal-to-noise ratio than {base}",
+                        (k_max, scheme), (k_max, base), column="snr", label="SNR")
+            return_claim("E2", f"{scheme} has similar or higher return than {base}", scheme, base)
     return pd.DataFrame(rows, columns=list(CLAIM_COLUMNS))
 
 

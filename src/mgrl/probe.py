@@ -23,6 +23,7 @@ unlearned lambda is still a direction the estimator gets right or wrong)::
     snr      = ||mean||^2 / trace                                 (per-sample signal-to-noise)
     bias2    = ||mean - g_ref||^2 - trace / M - trace_ref / M_ref (unbiased for ||E g - E g_ref||^2)
     rel_bias2 = bias2 / ||g_ref||^2
+    direction_variance = sum_d Var_m[g_m / ||g_m||]_d             (scale-free)
 
 The formulas live in :mod:`mgrl.stats`. 95% confidence intervals are percentile bootstraps: the M
 samples and the M_ref reference samples are resampled with replacement (independently), the
@@ -116,6 +117,9 @@ SUMMARY_COLUMNS: dict[str, str] = {
                                            "unbiased for ||E g - E g_ref||^2, can be < 0"),
     **_statistic_columns("relative_bias2", "bias2_debiased / ||reference||^2 (a per-state unit "
                                            "shared by every estimator)"),
+    **_statistic_columns("direction_variance", "trace of the unbiased variance of the unit vectors "
+                                               "g_m / ||g_m||: scale-free (0: all samples point the "
+                                               "same way; ~1: spread out)"),
     **{col: text for p in META_PARAMETERS for col, text in {
         **_statistic_columns(f"mean_{p}", f"sample mean of d meta-loss / d eta_{p}"),
         f"var_{p}": f"unbiased sample variance of d meta-loss / d eta_{p}",
@@ -256,7 +260,7 @@ def probed_parameters(cfg: ExperimentConfig) -> tuple[str, ...]:
 # --------------------------------------------------------------------------------- statistics --
 
 SUMMARY_STATISTICS = ("variance_trace", "snr", "cosine_to_reference", "relative_error",
-                      "bias2_debiased", "relative_bias2")
+                      "bias2_debiased", "relative_bias2", "direction_variance")
 
 
 def summarise_samples(

@@ -36,13 +36,14 @@ rule aggregate_probes:
     params:
         schemes=SCHEMES_ARG,
         aliases=ALIASES_ARG,
+        extra=EXTRA_ESTIMATORS_ARG,
     conda:
         "../../envs/mgrl.yaml"
     shell:
         "python -m mgrl aggregate probes --inputs {input.summaries} --samples {input.samples} "
         "--out {output.dataset} --out-samples {output.samples} "
         "--table {output.estimators} {output.reduction} --schemes {params.schemes} "
-        "--aliases={params.aliases:q} > {log} 2>&1"
+        "--aliases={params.aliases:q} --extra-estimators={params.extra:q} > {log} 2>&1"
 
 
 rule claims:
@@ -59,11 +60,13 @@ rule claims:
     params:
         schemes=SCHEMES_ARG,
         aliases=ALIASES_ARG,
+        extra=EXTRA_ESTIMATORS_ARG,
         return_margin=ANALYSIS_CFG.claims.return_margin,
     conda:
         "../../envs/mgrl.yaml"
     shell:
         "python -m mgrl claims --training {input.training} --probe-summary {input.probes} "
         "--schemes {params.schemes} --aliases={params.aliases:q} "
-        "--return-margin {params.return_margin} --out-md {output.md} --out-csv {output.csv} "
+        "--extra-estimators={params.extra:q} --return-margin {params.return_margin} "
+        "--out-md {output.md} --out-csv {output.csv} "
         "--out-html {output.html} > {log} 2>&1"

@@ -86,14 +86,16 @@ wildcard_constraints:
 
 
 # ---- Analysis settings, scheme aliases and the gamma-sensitivity sweep (issue 10). ----
-from mgrl.config import (analysis_config_from_dict, format_aliases, scheme_aliases,  # noqa: E402
-                         sensitivity_schemes)
+from mgrl.config import (analysis_config_from_dict, extra_estimators, format_aliases,  # noqa: E402
+                         scheme_aliases, sensitivity_schemes)
 
 ANALYSIS_CFG = analysis_config_from_dict(config)  # already checked by config_from_dict above
 # (K, scheme) -> the scheme trained in its place: schemes with identical weights at K are one
 # estimator, trained once (all schemes at K = 1; e.g. lambda_0.5 and uniform at K = 2).
 ALIASES = scheme_aliases(CFG)
 ALIASES_ARG = format_aliases(ALIASES)
+# bmg and own-outer-critic schemes: compared with last and uniform (claims E1, E2), not as mixing.
+EXTRA_ESTIMATORS_ARG = ",".join(extra_estimators(CFG))
 # The a2c baseline at each fixed gamma of `sensitivity.gammas` (the one equal to agent.gamma_init
 # is the a2c run itself); they reuse the `train` rule under the scheme wildcard a2c_gamma<g>.
 SENSITIVITY_SCHEMES = sensitivity_schemes(CFG, ANALYSIS_CFG)
