@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
-# Rebuild the default experiment and refresh the copies under docs/ that the README shows:
-#   bash docs/update.sh            (from the repository root, in the installed virtualenv)
+# Rebuild an experiment and refresh the copies under docs/ that the README shows:
+#   bash docs/update.sh                           the default experiment (config.yaml) -> docs/
+#   bash docs/update.sh config/estimators.yaml    the estimators experiment -> docs/estimators/
+# (from the repository root, in the installed virtualenv)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+config="${1:-}"
+if [[ -z "$config" ]]; then
+  dest=docs; args=()
+else
+  dest="docs/$(basename "$config" .yaml)"; args=(--configfile "$config")
+fi
 start=$(date +%s)
-snakemake --cores 2
-echo "snakemake --cores 2: $(( $(date +%s) - start )) s wall"
-mkdir -p docs/figures
-python - <<'PY'
+snakemake --cores 2 "${args[@]}"
+echo "snakemake --cores 2 ${args[*]}: $(( $(date +%s) - start )) s wall"
+mkdir -p "$dest/figures"
+DEST="$dest" python - <<'PY'
+import os
 from pathlib import Path
 from PIL import Image
 
@@ -15,7 +24,7 @@ for png in sorted(Path("results/figures").glob("*.png")):
     image = Image.open(png)
     scale = min(1.0, 1920 / image.width)
     image.resize((int(image.width * scale), int(image.height * scale))).save(
-        Path("docs/figures") / png.name, optimize=True)
+        Path(os.environ["DEST"]) / "figures" / png.name, optimize=True)
 PY
-cp results/tables/{claims.md,claims.csv,learning.csv,estimators.csv,variance_reduction.csv,gamma_sensitivity.csv} docs/
-echo "docs/ refreshed; paste docs/claims.md into README.md's Results section (tests/test_readme.py checks it)"
+cp results/tables/{claims.md,claims.csv,learning.csv,estimators.csv,variance_reduction.csv,gamma_sensitivity.csv} "$dest/"
+echo "$dest/ refreshed; paste $dest/claims.md into README.md (tests/test_readme.py checks it)"
