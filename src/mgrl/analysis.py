@@ -156,17 +156,20 @@ def paired_seed_means(summary: pd.DataFrame, column: str, num: tuple[int, str],
     raise ValueError(f"how must be 'ratio' or 'difference', got {how!r}")
 
 
-# Statistic -> interval kind: positive quantities on the log scale, cosines on the atanh scale.
+# Statistic -> interval kind: positive quantities on the log scale, cosines on the atanh scale,
+# the direction variance (in [0, M / (M - 1)]) on the logit scale of its [0, 1] form.
 ESTIMATOR_STATISTICS = {"variance_trace": "log", "snr": "log", "relative_error": "log",
                         "cosine_to_reference": "atanh", "bias2_debiased": "t", "relative_bias2": "t",
-                        "direction_variance": "log"}
+                        "direction_variance": "bounded"}
 
 
 def estimator_table(summary: pd.DataFrame) -> pd.DataFrame:
     """Per (horizon, scheme): each statistic's centre and 95% CI over seeds (per-seed means first).
 
     Positive statistics (variance trace, SNR, relative error): geometric mean, CI > 0; cosine:
-    tanh of the mean atanh, CI inside (-1, 1); debiased bias: mean and t-CI (may be < 0).
+    tanh of the mean atanh, CI inside (-1, 1); debiased bias: mean and t-CI (may be < 0); direction
+    variance (in [0, M / (M - 1)]): the logit-scale CI of its [0, 1] form 1 - ||mean g/||g||||^2,
+    scaled back, so the CI stays inside [0, M / (M - 1)].
     ``seeds``: units behind each CI; ``states``: probed states (seed x checkpoint).
     """
     rows = []
@@ -176,9 +179,14 @@ def estimator_table(summary: pd.DataFrame) -> pd.DataFrame:
         for col, kind in ESTIMATOR_STATISTICS.items():
             if col not in g:
                 continue
-            per_seed = seed_means(summary, col, horizon, scheme, log=kind == "log")
-            ci = {"log": log_mean_ci, "atanh": atanh_mean_ci, "t": mean_ci}[kind]
-            m, lo, hi, _ = ci(per_seed)
+            if kind == "bounded":  # x (M - 1) / M = 1 - ||mean unit vector||^2 lies in [0, 1]
+                bound = g["num_samples"] / (g["num_samples"] - 1)
+                per_seed = (g[col] / bound).groupby(g["seed"]).mean()
+                m, lo, hi = (v * float(bound.max()) for v in logit_mean_ci(per_seed)[:3])
+            else:
+                per_seed = seed_means(summary, col, horizon, scheme, log=kind == "log")
+                ci = {"log": log_mean_ci, "atanh": atanh_mean_ci, "t": mean_ci}[kind]
+                m, lo, hi, _ = ci(per_seed)
             row.update({col: m, f"{col}_lo": lo, f"{col}_hi": hi})
         rows.append(row)
     return pd.DataFrame(rows).sort_values(["scheme", "horizon"]).reset_index(drop=True)
