@@ -38,3 +38,12 @@ def test_readme_claims_table_is_the_committed_run_output():
     claims = (ROOT / "docs" / "claims.md").read_text()
     assert claims.startswith("| claim |") and claims.count("\n") >= 6
     assert claims in (ROOT / "README.md").read_text()
+
+
+def test_readme_extra_estimator_rows_are_the_committed_estimators_run_output():
+    claims = (ROOT / "docs" / "estimators" / "claims.md").read_text().splitlines()
+    extra = [line for line in claims if line.startswith("| E")]
+    assert len(extra) == 8  # 2 extra estimators x (last, uniform) x (E1, E2)
+    readme = (ROOT / "README.md").read_text()
+    for line in extra:
+        assert line in readme, line
