@@ -239,7 +239,8 @@ def test_bmg_and_outer_critic_schemes_are_distinct_estimators_at_every_K():
         "bmg_copy": {"kind": "bmg", "bootstrap_steps": 2, "matching": "kl"},
         "last_oc": {"kind": "last", "outer_critic": True}})
     aliases = scheme_aliases(cfg)
-    assert aliases == {(1, "uniform"): "last", (1, "bmg_copy"): "bmg", (2, "bmg_copy"): "bmg"}
+    assert aliases == {(1, "uniform"): "last", (1, "lambda_0.5"): "last",  # tiny's lambda_0.5
+                       (2, "lambda_0.5"): "uniform", (1, "bmg_copy"): "bmg", (2, "bmg_copy"): "bmg"}
 
 
 @pytest.mark.parametrize("overrides, key", [
