@@ -130,9 +130,9 @@ def pytest_terminal_summary(terminalreporter):
 # one-test learning file is third, so the short file fourth queues behind it, not a long one. The
 # SLURM test comes last: its scenario runs in the background from the end of collection on, and
 # the test only checks what it recorded.
-LONGEST_FIRST = ("test_pipeline.py", "test_train.py", "test_learning.py", "test_consistency.py", "test_gae.py",
-                 "test_meta_gradient.py", "test_estimators.py", "test_probe.py", "test_kill_resume.py",
-                 "test_workflow.py")
+LONGEST_FIRST = ("test_pipeline.py", "test_train.py", "test_learning.py", "test_estimators.py",
+                 "test_meta_gradient.py", "test_kill_resume.py", "test_workflow.py", "test_probe.py",
+                 "test_consistency.py", "test_gae.py")
 
 
 def pytest_collection_modifyitems(config, items):
