@@ -243,6 +243,34 @@ def test_bmg_and_outer_critic_schemes_are_distinct_estimators_at_every_K():
                        (2, "lambda_0.5"): "uniform", (1, "bmg_copy"): "bmg", (2, "bmg_copy"): "bmg"}
 
 
+def test_bmg_windows_count_K_plus_L_updates_and_programs_are_keyed_by_estimator():
+    """A bmg window is K + L real updates: meta-updates and environment steps per interval follow;
+    every distinct estimator gets its own program (nothing is compiled here: jit is lazy)."""
+    from mgrl.config import extra_estimators
+    from mgrl.train import make_train
+
+    cfg = tiny_config(horizons=[2], agent={"outer_value_coef": 0.5},
+                      train={"inner_updates_per_interval": 8}, schemes={
+                          "last": {"kind": "last"}, "b1": {"kind": "bmg", "bootstrap_steps": 1},
+                          "b2": {"kind": "bmg", "bootstrap_steps": 2},
+                          "oc": {"kind": "last", "outer_critic": True}})
+    step = cfg.env.num_envs * cfg.env.rollout_length
+    last, b1, b2, oc = (make_train(cfg, 2, s) for s in ("last", "b1", "b2", "oc"))
+    assert (last.program.meta_updates_per_interval, b1.program.meta_updates_per_interval,
+            b2.program.meta_updates_per_interval) == (4, 3, 2)  # ceil(8 / 2), ceil(8 / 3), 8 / 4
+    assert b1.program.env_steps_per_interval == 3 * 3 * step
+    assert b2.program.env_steps_per_interval == 2 * 4 * step
+    programs = {id(t.program) for t in (last, b1, b2, oc)}
+    assert len(programs) == 4
+    assert oc.program.agent.uses_outer_critic and not last.program.agent.uses_outer_critic
+    assert b2.program.agent.bootstrap_steps == 2 and last.program.agent.bootstrap_steps == 0
+    assert extra_estimators(cfg) == ["b1", "b2", "oc"]
+    everyone = tiny_config(agent={"outer_critic": True, "outer_value_coef": 0.5},
+                           schemes={"last": {"kind": "last"},
+                                    "plain": {"kind": "last", "outer_critic": False}})
+    assert extra_estimators(everyone) == ["plain"]  # its A' comes from the other critic
+
+
 @pytest.mark.parametrize("overrides, key", [
     ({"schemes": {"b": {"kind": "bmg", "bootstrap_steps": 0}}}, "schemes.b.bootstrap_steps"),
     ({"schemes": {"b": {"kind": "bmg"}}}, "schemes.b.bootstrap_steps"),

@@ -99,6 +99,8 @@ def _parser() -> argparse.ArgumentParser:
     fig.add_argument("--sensitivity")
     fig.add_argument("--schemes", required=True)
     fig.add_argument("--aliases", help=aliases_help)
+    fig.add_argument("--extra-estimators", default="",
+                     help="bmg / outer-critic schemes: left out of mixing-only figures")
     fig.add_argument("--out", required=True, help="PNG path; the PDF goes beside it")
 
     columns = sub.add_parser("columns", help="print documented Parquet columns as Markdown")
@@ -197,7 +199,10 @@ def _figure(args) -> None:
         data[name] = read_parquet(path)
         if name in ("training", "probe_summary") and getattr(module, "EXPAND_ALIASES", True):
             data[name] = expand_aliases(data[name], aliases)
-    module.plot(data, args.schemes.split(","), args.out)
+    schemes = args.schemes.split(",")
+    if getattr(module, "MIXING_ONLY", False):  # compares weightings of one meta-loss only
+        schemes = [s for s in schemes if s not in _names(args.extra_estimators)]
+    module.plot(data, schemes, args.out)
 
 
 def _enable_compilation_cache() -> None:

@@ -33,7 +33,9 @@ def is_baseline(scheme: str) -> bool:
 
 
 def k1_scheme(schemes: Sequence[str]) -> str:
-    """The scheme name under which the single K = 1 run is trained (all schemes coincide at K = 1)."""
+    """The scheme name under which the single K = 1 run of the weighting schemes is trained (all
+    weightings coincide at K = 1; ``bmg`` and outer-critic schemes do not, see
+    :func:`k1_aliases`)."""
     return "last" if "last" in schemes else list(schemes)[0]
 
 
@@ -48,7 +50,10 @@ def expand_aliases(frame: pd.DataFrame, aliases: Aliases) -> pd.DataFrame:
 
 
 def k1_aliases(schemes: Sequence[str]) -> dict[tuple[int, str], str]:
-    """The aliases every config has: all schemes at K = 1 are the K = 1 run."""
+    """The aliases of a config of weighting schemes only: all schemes at K = 1 are the K = 1 run.
+    The CLI's default when ``--aliases`` is not given; for configs with ``bmg`` or outer-critic
+    schemes pass ``--aliases`` (:func:`mgrl.config.scheme_aliases`, as the Snakemake rules do),
+    since those are estimators of their own at K = 1."""
     trained = k1_scheme(schemes)
     return {(1, s): trained for s in schemes if s != trained}
 

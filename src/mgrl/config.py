@@ -300,12 +300,12 @@ def scheme_aliases(cfg: ExperimentConfig) -> dict[tuple[int, str], str]:
 
 
 def extra_estimators(cfg: ExperimentConfig) -> list[str]:
-    """Schemes that are not weightings of the K-step policy-gradient meta-loss: ``bmg`` schemes and
-    schemes with an outer critic of their own (``outer_critic: true`` while ``agent.outer_critic``
-    is off). The claims table compares each with ``last`` and ``uniform`` (rows E1, E2) instead of
+    """Schemes that are not weightings of the experiment's K-step policy-gradient meta-loss: ``bmg``
+    schemes and schemes whose ``outer_critic`` differs from ``agent.outer_critic`` (their A' comes
+    from another critic). The claims table compares each with ``last`` and ``uniform`` (rows E1, E2) instead of
     counting it as a mixing scheme (C3, C4)."""
     return [name for name, s in cfg.schemes.items()
-            if s.kind == "bmg" or (cfg.uses_outer_critic(name) and not cfg.agent.outer_critic)]
+            if s.kind == "bmg" or cfg.uses_outer_critic(name) != cfg.agent.outer_critic]
 
 
 def format_aliases(aliases: dict[tuple[int, str], str]) -> str:

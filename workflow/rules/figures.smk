@@ -32,6 +32,7 @@ for _figure in FIGURES:
             figure=_figure,
             schemes=SCHEMES_ARG,
             aliases=ALIASES_ARG,
+            extra=EXTRA_ESTIMATORS_ARG,
             data=lambda wc, input: " ".join(
                 f"--{key.replace('_', '-')} {input[key]}" for key in FIGURE_DATA if key in input.keys()
             ),
@@ -39,4 +40,5 @@ for _figure in FIGURES:
             "../../envs/mgrl.yaml"
         shell:
             "python -m mgrl figure {params.figure} {params.data} --schemes {params.schemes} "
-            "--aliases={params.aliases:q} --out {output.png} > {log} 2>&1"
+            "--aliases={params.aliases:q} --extra-estimators={params.extra:q} --out {output.png} "
+            "> {log} 2>&1"

@@ -7,6 +7,7 @@ from mgrl.analysis import PAPER_VARIANCE_REDUCTION, variance_reduction_table
 from mgrl.figures.common import save, scheme_colour
 
 INPUTS = ("probe_summary",)
+MIXING_ONLY = True  # raw variances of one meta-loss: bmg / outer-critic schemes are left out
 
 
 def plot(data, schemes, out_png):
