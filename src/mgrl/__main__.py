@@ -113,6 +113,11 @@ def _names(text: str) -> list[str]:
     return [name for name in (text or "").split(",") if name]
 
 
+def _mixing_schemes(args) -> list[str]:
+    """--schemes without --extra-estimators: the weightings of one policy-gradient meta-loss."""
+    return [s for s in args.schemes.split(",") if s not in _names(args.extra_estimators)]
+
+
 def _aliases(args) -> dict:
     from mgrl import analysis
     from mgrl.config import parse_aliases
@@ -150,8 +155,7 @@ def _aggregate(args) -> None:
             write_parquet_atomic(read_parquets(args.samples), args.out_samples)
         expanded = analysis.expand_aliases(frame, aliases)
         tables = [analysis.estimator_table(expanded),
-                  analysis.variance_reduction_table(
-                      expanded, [s for s in schemes if s not in _names(args.extra_estimators)])]
+                  analysis.variance_reduction_table(expanded, _mixing_schemes(args))]
     for table, path in zip(tables, args.table):
         write_text_atomic(path, table.to_csv(index=False))
 
@@ -199,10 +203,8 @@ def _figure(args) -> None:
         data[name] = read_parquet(path)
         if name in ("training", "probe_summary") and getattr(module, "EXPAND_ALIASES", True):
             data[name] = expand_aliases(data[name], aliases)
-    schemes = args.schemes.split(",")
-    if getattr(module, "MIXING_ONLY", False):  # compares weightings of one meta-loss only
-        schemes = [s for s in schemes if s not in _names(args.extra_estimators)]
-    module.plot(data, schemes, args.out)
+    mixing_only = getattr(module, "MIXING_ONLY", False)  # weightings of one meta-loss only
+    module.plot(data, _mixing_schemes(args) if mixing_only else args.schemes.split(","), args.out)
 
 
 def _enable_compilation_cache() -> None:

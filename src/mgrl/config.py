@@ -150,6 +150,11 @@ class SchemeConfig:
     matching: str | None = None
     outer_critic: bool | None = None
 
+    @property
+    def bmg_steps(self) -> int:
+        """L, the bootstrap updates of a ``bmg`` scheme; 0 for every other kind."""
+        return int(self.bootstrap_steps) if self.kind == "bmg" else 0
+
 
 def stable_hash(plain: Mapping[str, Any]) -> str:
     """Short (12 hex digits) hash of plain JSON-able settings, independent of key order."""
@@ -290,7 +295,7 @@ def scheme_aliases(cfg: ExperimentConfig) -> dict[tuple[int, str], str]:
             if scheme.kind == "custom" and len(scheme.weights) != horizon:
                 continue
             key = (tuple(round(w, 12) for w in scheme_weights(scheme, horizon)),
-                   scheme.kind == "bmg" and (scheme.bootstrap_steps, scheme.matching or "kl"),
+                   scheme.bmg_steps, scheme.matching or "kl",
                    cfg.uses_outer_critic(name))
             if key in seen:
                 aliases[(horizon, name)] = seen[key]

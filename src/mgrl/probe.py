@@ -343,9 +343,7 @@ class _Estimators:
     def key(self, scheme: str | None) -> tuple[bool, int]:
         if scheme is None:
             return self.cfg.agent.outer_critic, 0
-        scheme_cfg = self.cfg.scheme(scheme)
-        steps = scheme_cfg.bootstrap_steps if scheme_cfg.kind == "bmg" else 0
-        return self.cfg.uses_outer_critic(scheme), int(steps)
+        return self.cfg.uses_outer_critic(scheme), self.cfg.scheme(scheme).bmg_steps
 
     def agent(self, scheme: str | None) -> MetaGradientAgent:
         key = self.key(scheme)

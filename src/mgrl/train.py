@@ -112,8 +112,8 @@ def make_agent(cfg: ExperimentConfig, scheme: SchemeConfig | None = None,
     if outer_critic_network is None:
         outer_critic_network = cfg.agent.outer_critic
     network = make_actor_critic(cfg.network, dtype=dtype, outer_critic=outer_critic_network)
-    bootstrap_steps = scheme.bootstrap_steps if scheme is not None and scheme.kind == "bmg" else 0
-    return MetaGradientAgent(cfg.env, cfg.agent, cfg.meta, network, bootstrap_steps=bootstrap_steps)
+    return MetaGradientAgent(cfg.env, cfg.agent, cfg.meta, network,
+                             bootstrap_steps=scheme.bmg_steps if scheme is not None else 0)
 
 
 def program_settings(cfg: ExperimentConfig) -> str:
@@ -142,8 +142,7 @@ def make_train(cfg: ExperimentConfig, horizon: int, scheme: str, *, reuse: bool 
     scheme_cfg = cfg.scheme(scheme)
     cfg = run_config(cfg, scheme)
     weights = jnp.asarray(scheme_weights(scheme_cfg, horizon), jnp.float32)
-    bootstrap_steps = scheme_cfg.bootstrap_steps if scheme_cfg.kind == "bmg" else 0
-    key = (program_settings(cfg), int(horizon), bootstrap_steps)
+    key = (program_settings(cfg), int(horizon), scheme_cfg.bmg_steps)
     program = _PROGRAMS.get(key) if reuse else None
     if program is None:
         program = _build_program(cfg, int(horizon), scheme_cfg)
