@@ -1,26 +1,31 @@
 """Learning sanity: A2C and the meta-gradient agents beat the random legal policy.
 
-In a file of its own (the suite's longest test, mostly compute, not compilation) so that
-pytest-xdist can run it beside the other files.
+The only test of the suite whose cost is mostly running compiled programs, not compiling them. The
+suite's XLA flags (tests/conftest.py) trade run time for compile speed, which makes this test twice
+as expensive as it need be (122 CPU-s at the suite's flags vs 66 at LEARNING_XLA_FLAGS, measured
+alone on 2 cores, README "Tests"); XLA reads its flags once per process, so the training runs in a
+subprocess of its own with LEARNING_XLA_FLAGS (`python tests/test_learning.py` prints the numbers
+the test asserts on). Same programs, same settings, same assertions as when it ran in-process.
 """
 
 from __future__ import annotations
 
-import jax
-import numpy as np
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
-from conftest import tiny_config
-from mgrl.env import random_policy_stats
-from test_train import run_intervals
+# XLA's default backend optimisation level is 2 here; level 1 compiles these programs faster and
+# they run as fast (66 vs 91 CPU-s at the defaults, 122 at the suite's compile-first flags).
+LEARNING_XLA_FLAGS = "--xla_force_host_platform_device_count=1 --xla_backend_optimization_level=1"
+AGENTS = ((1, "a2c"), (2, "last"), (2, "uniform"))
 
 
-def test_agents_learn_clearly_better_than_random():
-    """A2C and meta-gradient agents beat the random legal policy on a 6x6 board in 400 updates.
+def learning_config():
+    from conftest import tiny_config
 
-    Measured (seeds 0-2, tests/test_learning.py's settings): the random policy earns 0.017 reward
-    per step; after 350-400 inner updates every agent earns 0.13-0.17, so the 3x threshold (0.051)
-    has a margin of about 2.5x, while an agent that does not learn stays near 0.017."""
-    cfg = tiny_config(
+    return tiny_config(
         horizons=[2],
         env={"num_rows": 6, "num_cols": 6, "time_limit": 100, "num_envs": 32, "rollout_length": 8},
         network={"conv_channels": [16, 16], "policy_hidden": [32], "value_hidden": [32]},
@@ -29,9 +34,43 @@ def test_agents_learn_clearly_better_than_random():
         train={"num_intervals": 1, "inner_updates_per_interval": 50},
         probe={"reference_horizon": 2},
     )
+
+
+def measure_learning() -> dict:
+    """Reward per step of the random legal policy and, for each agent, the mean over its last 100 of
+    400 inner updates (102k environment steps) on seed 0."""
+    import jax
+    import numpy as np
+
+    from mgrl.env import random_policy_stats
+    from test_train import run_intervals
+
+    cfg = learning_config()
     random_rate = random_policy_stats(cfg.env, jax.random.PRNGKey(0), 2000)["reward_per_step"]
-    for horizon, scheme in [(1, "a2c"), (2, "last"), (2, "uniform")]:
+    learned = {}
+    for horizon, scheme in AGENTS:
         _, _, out = run_intervals(cfg, horizon, scheme, [0], 8)  # 400 inner updates, 102k steps
-        learned = float(np.mean([m["train/reward_per_step"][0] for m in out[-2:]]))
-        print(f"{scheme} K={horizon}: reward/step {learned:.3f} vs random {random_rate:.3f}")
-        assert learned > 3 * random_rate, (scheme, horizon, learned, random_rate)
+        learned[f"{scheme} K={horizon}"] = float(np.mean(
+            [m["train/reward_per_step"][0] for m in out[-2:]]))
+    return {"random": float(random_rate), "learned": learned}
+
+
+def test_agents_learn_clearly_better_than_random():
+    """A2C and meta-gradient agents beat the random legal policy on a 6x6 board in 400 updates.
+
+    Measured (seeds 0-2, tests/test_learning.py's settings): the random policy earns 0.017 reward
+    per step; after 350-400 inner updates every agent earns 0.13-0.17, so the 3x threshold (0.051)
+    has a margin of about 2.5x, while an agent that does not learn stays near 0.017."""
+    env = dict(os.environ, XLA_FLAGS=LEARNING_XLA_FLAGS)  # $MGRL_JAX_CACHE: the suite's (conftest)
+    proc = subprocess.run([sys.executable, __file__], env=env, capture_output=True, text=True,
+                          cwd=Path(__file__).parent)
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert sorted(result["learned"]) == sorted(f"{s} K={k}" for k, s in AGENTS)
+    for agent, learned in result["learned"].items():
+        print(f"{agent}: reward/step {learned:.3f} vs random {result['random']:.3f}")
+        assert learned > 3 * result["random"], (agent, learned, result["random"])
+
+
+if __name__ == "__main__":  # the training of the test above, in its own process
+    print(json.dumps(measure_learning()))

@@ -193,18 +193,19 @@ def test_matmul_convolution_equals_haiku_conv2d():
     slow = make_actor_critic(NetworkConfig((3, 5), 2, (8,), (8,), conv_impl="xla"))
     grid = jax.random.uniform(jax.random.PRNGKey(0), (7, 6, 6, 5))
     mask = jnp.ones((7, 4), bool).at[:, 1].set(False)
-    params = slow.init(jax.random.PRNGKey(1), grid, mask)
-    fast_params = fast.init(jax.random.PRNGKey(1), grid, mask)
+    # jitted (one program each): run op by op, Haiku's init and apply compile ~150 tiny programs
+    params = jax.jit(slow.init)(jax.random.PRNGKey(1), grid, mask)
+    fast_params = jax.jit(fast.init)(jax.random.PRNGKey(1), grid, mask)
     assert jax.tree.structure(params) == jax.tree.structure(fast_params)
     assert jax.tree.map(jnp.shape, params) == jax.tree.map(jnp.shape, fast_params)
-    for a, b in zip(fast.apply(params, grid, mask), slow.apply(params, grid, mask)):
+    for a, b in zip(jax.jit(fast.apply)(params, grid, mask), jax.jit(slow.apply)(params, grid, mask)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
     def loss(net, p):
         logits, value = net.apply(p, grid, mask)
         return jnp.sum(jnp.where(mask, logits, 0.0) ** 2) + jnp.sum(value ** 2)
 
-    g_fast = jax.grad(lambda p: loss(fast, p))(params)
-    g_slow = jax.grad(lambda p: loss(slow, p))(params)
+    g_fast = jax.jit(jax.grad(lambda p: loss(fast, p)))(params)
+    g_slow = jax.jit(jax.grad(lambda p: loss(slow, p)))(params)
     for a, b in zip(jax.tree.leaves(g_fast), jax.tree.leaves(g_slow)):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

@@ -11,7 +11,6 @@ import importlib
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from forked_snakemake import run_snakemake
 from mgrl.code import ANALYSIS_MODULES, PROBE_MODULES, TRAINING_MODULES
 from mgrl.analysis import CLAIM_COLUMNS
 from mgrl.config import config_from_dict, load_config, scheme_weights
@@ -62,14 +62,17 @@ def copy_workflow(dest: Path) -> Path:
 
 
 def snakemake(workdir: Path, *args: str, config: dict | None = None, check: bool = True):
-    cmd = [*SNAKEMAKE, "--cores", "2", *args]
+    """`python -m snakemake --cores 2 *args` in ``workdir`` (forked from a process that imported
+    Snakemake already: tests/forked_snakemake.py); the CompletedProcess with its output."""
+    cmd = ["--cores", "2", *args]
     if config is not None:
         path = workdir / "test_config.yaml"
         path.write_text(yaml.safe_dump(config))
         cmd += ["--configfile", str(path)]  # replaces config.yaml (see the Snakefile)
-    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)  # $MGRL_JAX_CACHE: conftest
+    proc = run_snakemake(cmd, cwd=workdir)  # $MGRL_JAX_CACHE: conftest
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+        raise AssertionError(f"snakemake {' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n"
+                             f"{proc.stderr[-5000:]}")
     return proc
 
 
