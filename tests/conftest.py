@@ -127,11 +127,13 @@ def pytest_terminal_summary(terminalreporter):
 # `--no-loadscope-reorder` (pyproject.toml), hands files out in this order instead of by number of
 # tests, so the tiny Snakemake pipeline (the longest chain) starts at once and the short files fill
 # the end. xdist gives a worker a second file at once when its first has at most 2 tests: the
-# one-test learning file is third, so the short file fourth queues behind it, not a long one. The
-# SLURM test comes last: its scenario runs in the background from the end of collection on, and
-# the test only checks what it recorded.
-LONGEST_FIRST = ("test_pipeline.py", "test_train.py", "test_learning.py", "test_estimators.py",
-                 "test_meta_gradient.py", "test_kill_resume.py", "test_workflow.py", "test_probe.py",
+# one-test learning file is third, so the fourth queues behind it (~200 s of a loaded run): the
+# kill/resume file (~40 s) goes there, and the estimator file (~100 s) goes to the first worker
+# that finishes, not behind the learning test, where it made the tail. The SLURM test comes last:
+# its scenario runs in the background from the end of collection on, and the test only checks
+# what it recorded.
+LONGEST_FIRST = ("test_pipeline.py", "test_train.py", "test_learning.py", "test_kill_resume.py",
+                 "test_estimators.py", "test_meta_gradient.py", "test_workflow.py", "test_probe.py",
                  "test_consistency.py", "test_gae.py")
 
 

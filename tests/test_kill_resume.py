@@ -24,6 +24,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from forked_snakemake import run_snakemake
 from mgrl import checkpoint as ckpt
 from mgrl.config import config_from_dict
 from mgrl.metrics import TIMING_COLUMNS
@@ -190,14 +191,15 @@ def test_sigkilled_snakemake_run_leaves_nothing_downstream_accepts_and_resumes(
     assert not (workdir / target).exists()
     assert ckpt.list_checkpoints(run_checkpoints(run_dir))
     # The training log was cut off mid-run; Snakemake's view: the job must run again.
-    dry = subprocess.run([*smk, "-n", "--nolock", target], cwd=workdir, env=ENV,
-                         capture_output=True, text=True)
+    # The runs below are not interrupted: forked from the suite's Snakemake zygote (same
+    # environment, ENV), as `python -m snakemake` would run them.
+    dry = run_snakemake([*smk[3:], "-n", "--nolock", target], cwd=workdir)
     assert dry.returncode == 0 and "train" in dry.stdout + dry.stderr, dry.stdout + dry.stderr
 
-    subprocess.run([*smk, "--unlock"], cwd=workdir, env=ENV, capture_output=True, check=True)
-    rerun = subprocess.run([*smk, target], cwd=workdir, env=ENV, capture_output=True, text=True,
-                           timeout=600)
-    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    unlock = run_snakemake([*smk[3:], "--unlock"], cwd=workdir)
+    assert unlock.returncode == 0, unlock.stdout[-3000:]
+    rerun = run_snakemake([*smk[3:], target], cwd=workdir)
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
     log = (workdir / f"results/logs/kill/train/K{HORIZON}_{SCHEME}_seed{SEED}.log").read_text()
     assert "resuming K2-uniform from checkpoint at interval" in log, log
 
