@@ -9,7 +9,8 @@ from pathlib import Path
 # compiles them about a third faster, and XLA:CPU's classic loop emitters instead of its newer
 # fusion emitters about 40% faster again (a tiny K=2 training program: 6.0 -> 5.6 -> 3.0 s of XLA
 # compilation, same results, run time unchanged; README "Tests"). Subprocesses (Snakemake, SLURM
-# and CLI jobs of the tests) inherit them; the pipeline itself runs with XLA's defaults.
+# and CLI jobs of the tests) inherit them; the pipeline itself runs with XLA's defaults. The one
+# test whose cost is running, not compiling, sets its own (tests/test_learning.py).
 TEST_XLA_FLAGS = ("--xla_force_host_platform_device_count=1 --xla_backend_optimization_level=0 "
                   "--xla_llvm_disable_expensive_passes=true --xla_cpu_use_fusion_emitters=false")
 os.environ.setdefault("XLA_FLAGS", TEST_XLA_FLAGS)
