@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -88,8 +89,9 @@ class _Zygote:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            self.proc.stdin.close()
+            self.proc.stdin.close()  # the zygote's loop ends with its input
             self.proc.wait(timeout=60)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 _ZYGOTE: list[_Zygote] = []
