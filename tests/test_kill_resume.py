@@ -29,7 +29,7 @@ from mgrl import checkpoint as ckpt
 from mgrl.config import config_from_dict
 from mgrl.metrics import TIMING_COLUMNS
 from mgrl.train import checkpoint_dir, make_train
-from test_pipeline import TINY, copy_workflow
+from test_pipeline import SNAKEMAKE, TINY, copy_workflow
 
 # The K=2 uniform run of tests/test_pipeline.py's TINY config (the same compiled program, so the
 # shared compilation cache serves it): 4 intervals, a checkpoint after each; killed while it holds
@@ -176,7 +176,8 @@ def test_sigkilled_snakemake_run_leaves_nothing_downstream_accepts_and_resumes(
     (workdir / "kill.yaml").write_text(config_file.read_text())
     target = f"results/runs/kill/K{HORIZON}/{SCHEME}/seed{SEED}/metrics.parquet"
     # --configfile takes several files: it must not be last, or it swallows the target.
-    smk = [sys.executable, "-m", "snakemake", "--configfile", "kill.yaml", "--cores", "1"]
+    args = ["--configfile", "kill.yaml", "--cores", "1"]
+    smk = [*SNAKEMAKE, *args]
     log = tmp_path / "snakemake.log"
     with open(log, "w") as out:
         proc = subprocess.Popen([*smk, target], cwd=workdir, env=held_env(tmp_path / "hold"),
@@ -193,12 +194,12 @@ def test_sigkilled_snakemake_run_leaves_nothing_downstream_accepts_and_resumes(
     # The training log was cut off mid-run; Snakemake's view: the job must run again.
     # The runs below are not interrupted: forked from the suite's Snakemake zygote (same
     # environment, ENV), as `python -m snakemake` would run them.
-    dry = run_snakemake([*smk[3:], "-n", "--nolock", target], cwd=workdir)
+    dry = run_snakemake([*args, "-n", "--nolock", target], cwd=workdir)
     assert dry.returncode == 0 and "train" in dry.stdout + dry.stderr, dry.stdout + dry.stderr
 
-    unlock = run_snakemake([*smk[3:], "--unlock"], cwd=workdir)
+    unlock = run_snakemake([*args, "--unlock"], cwd=workdir)
     assert unlock.returncode == 0, unlock.stdout[-3000:]
-    rerun = run_snakemake([*smk[3:], target], cwd=workdir)
+    rerun = run_snakemake([*args, target], cwd=workdir)
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
     log = (workdir / f"results/logs/kill/train/K{HORIZON}_{SCHEME}_seed{SEED}.log").read_text()
     assert "resuming K2-uniform from checkpoint at interval" in log, log

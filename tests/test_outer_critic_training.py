@@ -16,9 +16,8 @@ import numpy as np
 from conftest import tiny_config
 from mgrl import env as snake_env
 from mgrl.train import make_agent
+from test_estimators import OUTER
 from test_train import run_intervals
-
-OUTER = {"outer_critic": True, "outer_value_coef": 0.5}
 
 
 def test_outer_critic_regresses_to_the_outer_discounted_monte_carlo_return():
