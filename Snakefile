@@ -8,6 +8,9 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
+report: "workflow/report/workflow.rst"
+
+
 # config.yaml is the default; a --configfile given on the command line replaces it (rather than
 # being merged into it), also inside cluster jobs, which re-read this file without the flags.
 if not workflow.overwrite_configfiles:
@@ -25,6 +28,7 @@ include: "workflow/rules/figures.smk"
 
 
 rule all:
+    """Every figure and table of the experiment."""
     input:
         final_outputs(),
     default_target: True

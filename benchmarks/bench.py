@@ -1,14 +1,16 @@
 """Throughput and memory benchmarks: raw environment, policy, A2C baseline, meta-gradient agents,
 and Jumanji's own A2C trainer (``jumanji.training``) side by side in the same process.
 
-Prints one JSON line per measurement and appends it to ``--out`` (default
-``benchmarks/results.jsonl``). Every timed case is compiled first (``compile_s`` = lower + XLA
-compile, reported separately and never part of a timing; no persistent compilation cache). Then all
-cases of one setting (board, batch) run in *interleaved rounds* after one untimed warm-up call each
-(the case order rotates every round and reverses every other round), so load from other processes
-and the after-effects of the previous case hit every case alike.
-``env_steps_per_s`` = environment steps of one call / median wall time of a call; every ratio is
-the median of the per-round paired ratios.
+Prints one JSON line per measurement and writes it to ``--out`` (default
+``benchmarks/results.jsonl``), which holds the latest record of each measurement kind: a new record
+*replaces* the one of the same kind (same ``name``, ``mode``, ``device``, setting and case fields,
+:data:`KIND_FIELDS`) in place, or is appended when there is none; records of other kinds stay.
+Every timed case is compiled first (``compile_s`` = lower + XLA compile, reported separately and
+never part of a timing; no persistent compilation cache). Then all cases of one setting (board,
+batch) run in *interleaved rounds* after one untimed warm-up call each (the case order rotates
+every round and reverses every other round), so load from other processes and the after-effects of
+the previous case hit every case alike. ``env_steps_per_s`` = environment steps of one call /
+median wall time of a call; every ratio is the median of the per-round paired ratios.
 
 Cases (``name``):
 
@@ -20,34 +22,39 @@ Cases (``name``):
   {last, uniform}; one meta-step (K inner updates) per call;
 * ``jumanji_a2c``: Jumanji's own A2C trainer (``A2CAgent.run_epoch`` scanned and ``pmap``-ed exactly
   as ``jumanji/training/train.py``'s ``epoch_fn``) with *our* network plugged into its
-  ``ActorCriticNetworks`` (the same Haiku modules as ``mgrl.networks``: separate actor and critic
-  torsos of VALID 2x2 convolutions, MLP heads), so both sides train the same network with Adam;
+  ``ActorCriticNetworks`` (mgrl.networks' modules: separate actor and critic torsos of VALID 2x2
+  convolutions, MLP heads), written with ``hk.Conv2D`` (``network.conv_impl: xla``), so both
+  sides train the same network with Adam;
+* ``jumanji_a2c_same_impl``: the same with our convolution too (``network.conv_impl: matmul``, the
+  implementation our own cases use);
 * ``jumanji_a2c_stock``: the same trainer with Jumanji's own Snake network
   (``make_actor_critic_networks_snake``) at the same channel and MLP sizes (it differs: first conv
   stride 2, SAME padding, a step-count input);
-* ``a2c``/``meta`` with ``seeds_per_job``: S seeds vmapped in one call, against one seed per call
-  (``--seeds-per-job``), where the K sweep runs; ratio ``seeds_per_job_speedup``;
+* ``a2c``/``meta`` with ``comparison: seeds_per_job``: S seeds vmapped in one call
+  (``seeds_per_job: S``) against one seed per call (``--seeds-per-job``), where the K sweep runs;
+  ratio ``seeds_per_job_speedup``;
 * ``memory``: compile-only memory of the meta-gradient agent vs K with ``meta.remat`` on (remat off
   is the timed ``meta`` case of the same K).
 
-``peak_bytes`` = temp + argument + output bytes of the compiled executable's ``memory_analysis()``
-(XLA's buffer assignment: an upper bound of the live buffers of one call; donated buffers are
-counted in both argument and output, ``alias_bytes`` says how many). ``process_max_rss_bytes`` is
-the process's max RSS (``getrusage``) when the record is written: monotone over the whole process,
-so only its growth means anything.
+The Jumanji trainer is built by ``benchmarks/jumanji_peer.py``, imported only when the peer is
+measured. ``peak_bytes`` = temp + argument + output bytes of the compiled executable's
+``memory_analysis()`` (XLA's buffer assignment: an upper bound of the live buffers of one call;
+donated buffers are counted in both argument and output, ``alias_bytes`` says how many).
+``process_max_rss_bytes`` is the process's max RSS (``getrusage``) when the record is written:
+monotone over the whole process, so only its growth means anything.
 
-``--profile`` times the pieces of one A2C update (ours and Jumanji's), counts HLO ops (and the
-convolutions XLA:CPU leaves in a non-canonical layout), and runs the proposed fix (a 2x2 convolution
-written as patches @ matrix, see RESULTS.md) against the current network, interleaved.
+``--profile`` times the pieces of one A2C update (ours and Jumanji's trainer), counts their HLO ops
+(and the convolutions XLA:CPU leaves in a non-canonical layout) and XLA's FLOP count, against the
+CPU's large-matmul peak.
 
 Usage::
 
     python benchmarks/bench.py --quick          # < 3 min on 2 cores: 6x6, B=128, small set
     python benchmarks/bench.py                  # 6x6, 12x12 x B 128, 512; K sweep + memory at 6x6/128
-    python benchmarks/bench.py --boards 12x12 --batches 512 --meta-settings 12x12:512 \
+    python benchmarks/bench.py --boards 12x12 --batches 512 --meta-settings 12x12:512 \\
         --seeds-per-job 8                       # on a GPU: vmapped seeds per job vs one seed per job
     python benchmarks/bench.py --meta-settings all   # the K sweep on every setting too (slow on CPU)
-    python benchmarks/bench.py --profile        # diagnosis: components, HLO, proposed fix
+    python benchmarks/bench.py --profile        # diagnosis: components, HLO ops, FLOP/s
 
 The Jumanji trainer needs the benchmarking venv (``benchmarks/requirements-bench.txt``); without
 its packages the ``jumanji_*`` cases are skipped with a note line.
@@ -56,7 +63,6 @@ its packages the ``jumanji_*`` cases are skipped with a note line.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import datetime
 import json
@@ -67,7 +73,6 @@ import resource
 import statistics
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -82,14 +87,28 @@ SCHEMES = ("last", "uniform")
 
 # The network of both sides: Jumanji's Snake defaults (configs/env/snake.yaml: 32 channels, policy
 # [64, 64], value [128, 128]) with our 2x2 VALID kernels; the same sizes as [2022] in config.yaml.
+# Our cases use our convolution (patches @ matrix, mgrl.networks.PatchConv2D).
 NETWORK = {"conv_channels": [32, 32], "kernel_size": 2, "policy_hidden": [64, 64],
-           "value_hidden": [128, 128]}
+           "value_hidden": [128, 128], "conv_impl": "matmul"}
 LEARNING_RATE = 3e-4  # Jumanji's snake.yaml a2c.learning_rate (Adam on both sides)
 
 
 # ------------------------------------------------------------------------------------- output --
 
+# The fields that name a measurement kind: a record replaces the one in --out with the same values.
+KIND_FIELDS = ("name", "mode", "device", "board", "num_envs", "rollout_length", "time_limit",
+               "horizon", "scheme", "remat", "comparison", "seeds_per_job", "case", "what",
+               "component")
+
+
+def kind(record: dict) -> tuple:
+    return tuple(json.dumps(record.get(field)) for field in KIND_FIELDS)
+
+
 class Recorder:
+    """Prints each record as a JSON line; with ``out``, writes it there in place of the record of
+    the same :func:`kind` (appended when there is none), so ``out`` keeps the latest of each."""
+
     def __init__(self, out: Path | None, base: dict):
         self.out = out
         self.base = base
@@ -101,9 +120,26 @@ class Recorder:
         line = json.dumps(record)
         print(line, flush=True)
         if self.out is not None:
-            with open(self.out, "a") as f:
-                f.write(line + "\n")
+            replace_record(self.out, record)
         return record
+
+
+def replace_record(path: Path, record: dict) -> None:
+    """Write ``record`` into the JSONL file ``path`` where the first record of the same kind was
+    (dropping any other of that kind), or at the end; atomically (a temporary file, renamed)."""
+    lines = path.read_text().splitlines() if path.exists() else []
+    key, out, placed = kind(record), [], False
+    for line in filter(str.strip, lines):
+        if kind(json.loads(line)) != key:
+            out.append(line)
+        elif not placed:
+            out.append(json.dumps(record))
+            placed = True
+    if not placed:
+        out.append(json.dumps(record))
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(line + "\n" for line in out))
+    os.replace(tmp, path)
 
 
 def _log(msg: str) -> None:
@@ -250,20 +286,20 @@ def case_env_policy(cfg: ExperimentConfig, updates: int) -> Case:
                 memory_fields(compiled))
 
 
-def case_ours(cfg: ExperimentConfig, horizon: int, scheme: str, network: str = "conv",
-              seeds: int = 1) -> Case:
+def case_ours(cfg: ExperimentConfig, horizon: int, scheme: str, seeds: int = 1,
+              comparison: str | None = None) -> Case:
     """Our Trainer's compiled run_interval (cfg.train.inner_updates_per_interval updates a call),
-    with ``seeds`` seeds vmapped in one call (what one job of ``seeds_per_job`` seeds runs)."""
-    with _network_impl(network):
-        trainer = make_train(cfg, horizon, scheme, reuse=False)  # a fresh compile is timed
-        state = _fresh(trainer.init(jnp.arange(seeds)))
-        t = time.perf_counter()
-        compiled = trainer.executable(state)  # called as compiled(state, weights)
-        compile_s = time.perf_counter() - t
+    with ``seeds`` seeds vmapped in one call (what one job of ``seeds_per_job`` seeds runs);
+    ``comparison`` names the measurement the case is part of (a field of its record and kind)."""
+    trainer = make_train(cfg, horizon, scheme, reuse=False)  # a fresh compile is timed
+    state = _fresh(trainer.init(jnp.arange(seeds)))
+    t = time.perf_counter()
+    compiled = trainer.executable(state)  # called as compiled(state, weights)
+    compile_s = time.perf_counter() - t
     name = "a2c" if scheme == "a2c" else "meta"
     fields = {"horizon": horizon, "scheme": scheme, "remat": cfg.meta.remat}
-    if network != "conv":
-        fields["network_impl"] = network
+    if comparison is not None:
+        fields["comparison"] = comparison
     if seeds != 1:
         fields["seeds_per_job"] = seeds
     return Case(name, fields, lambda s: _first(compiled(s, trainer.weights)), state,
@@ -280,174 +316,39 @@ def memory_only(cfg: ExperimentConfig, horizon: int, scheme: str) -> dict:
     return {"compile_s": round(compile_s, 2), **memory_fields(compiled)}
 
 
-# ------------------------------------------------- the proposed network fix (experiment only) --
-
-def _im2col_torso(cfg, name: str):
-    """Drop-in for ``mgrl.networks._torso``: the same parameters (``w`` [k, k, C, O], ``b`` [O],
-    Haiku's Conv2D initialiser), but each VALID stride-1 convolution is written as
-    ``patches [N, H-k+1, W-k+1, k*k*C] @ w.reshape(k*k*C, O)``, so its gradients are dots, which
-    XLA:CPU runs fast inside loops, instead of kernel-gradient convolutions, which it does not."""
-    import haiku as hk
-
-    class PatchConv(hk.Module):
-        def __init__(self, channels: int, k: int, name: str):
-            super().__init__(name=name)
-            self.channels, self.k = channels, k
-
-        def __call__(self, x):
-            k, c = self.k, x.shape[-1]
-            w = hk.get_parameter("w", [k, k, c, self.channels], x.dtype,
-                                 init=hk.initializers.VarianceScaling(1.0, "fan_in",
-                                                                      "truncated_normal"))
-            b = hk.get_parameter("b", [self.channels], x.dtype, init=jnp.zeros)
-            h, wd = x.shape[-3] - k + 1, x.shape[-2] - k + 1
-            patches = jnp.concatenate(
-                [x[..., i:i + h, j:j + wd, :] for i in range(k) for j in range(k)], axis=-1)
-            return patches @ w.reshape(k * k * c, self.channels) + b
-
-    layers: list = []
-    for i, channels in enumerate(cfg.conv_channels):
-        layers += [PatchConv(channels, cfg.kernel_size, name=f"conv{i}"), jax.nn.relu]
-    layers.append(hk.Flatten())
-    return hk.Sequential(layers, name=name)
-
-
-@contextlib.contextmanager
-def _network_impl(kind: str):
-    """``conv``: the code as it is; ``im2col``: mgrl.networks._torso swapped for the proposed one
-    while the case is built and compiled (an experiment of the suggested change, not src/)."""
-    if kind == "conv":
-        yield
-        return
-    import mgrl.networks as networks
-
-    original = networks._torso
-    networks._torso = _im2col_torso
-    try:
-        yield
-    finally:
-        networks._torso = original
-
-
 # ------------------------------------------------------------------------ Jumanji's own trainer --
 
-def _install_device_put_replicated_shim() -> None:
-    """jumanji.training calls jax.device_put_replicated, which current jax removed (PEERS.md)."""
-    if not hasattr(jax, "device_put_replicated"):
-        def device_put_replicated(x, devices):
-            return jax.tree.map(lambda leaf: jax.device_put(jnp.stack([leaf] * len(devices))), x)
+def _peer():
+    """benchmarks/jumanji_peer.py, imported only when the peer is measured."""
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    import jumanji_peer
 
-        jax.device_put_replicated = device_put_replicated
-
-
-def jumanji_available() -> str | None:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import jumanji.training.setup_train  # noqa: F401
-        return None
-    except Exception as err:  # ImportError of omegaconf, hydra, neptune, rlax, distrax, ...
-        return f"{type(err).__name__}: {err}"
+    return jumanji_peer
 
 
-def _ours_as_jumanji_networks(net):
-    """Our actor-critic (mgrl.networks' modules) as Jumanji ``ActorCriticNetworks``."""
-    import haiku as hk
-    from jumanji.training.networks.actor_critic import ActorCriticNetworks, FeedForwardNetwork
-    from jumanji.training.networks.parametric_distribution import CategoricalParametricDistribution
-
-    from mgrl import networks
-
-    def policy_fn(observation):
-        x = observation.grid.astype(jnp.float32)
-        logits = hk.nets.MLP([*net.policy_hidden, 4], name="policy")(
-            networks._torso(net, "actor_torso")(x))
-        return jnp.where(observation.action_mask, logits, networks.MASKED_LOGIT)
-
-    def value_fn(observation):
-        x = observation.grid.astype(jnp.float32)
-        return hk.nets.MLP([*net.value_hidden, 1], name="value")(
-            networks._torso(net, "critic_torso")(x))[..., 0]
-
-    policy = hk.without_apply_rng(hk.transform(policy_fn))
-    value = hk.without_apply_rng(hk.transform(value_fn))
-    return ActorCriticNetworks(
-        policy_network=FeedForwardNetwork(init=policy.init, apply=policy.apply),
-        value_network=FeedForwardNetwork(init=value.init, apply=value.apply),
-        parametric_action_distribution=CategoricalParametricDistribution(num_actions=4),
-    )
+def jumanji_unavailable() -> str | None:
+    """None when Jumanji's trainer can run here, else why not (its extra packages are missing)."""
+    return _peer().unavailable()
 
 
-def jumanji_cfg(cfg: ExperimentConfig, updates: int):
-    """Jumanji's own configs/config.yaml + env/snake.yaml, agent a2c, sizes set to ours."""
-    import jumanji.training
-    from omegaconf import OmegaConf
-
-    root = Path(jumanji.training.__file__).parent / "configs"
-    jcfg = OmegaConf.load(root / "config.yaml")
-    jcfg.pop("defaults")
-    jcfg.env = OmegaConf.load(root / "env" / "snake.yaml")
-    jcfg.agent = "a2c"
-    jcfg.env.training.n_steps = cfg.env.rollout_length
-    jcfg.env.training.total_batch_size = cfg.env.num_envs
-    jcfg.env.training.num_learner_steps_per_epoch = updates
-    jcfg.env.network.num_channels = cfg.network.conv_channels[0]
-    jcfg.env.network.policy_layers = list(cfg.network.policy_hidden)
-    jcfg.env.network.value_layers = list(cfg.network.value_hidden)
-    return jcfg
-
-
-def jumanji_agent_state(cfg: ExperimentConfig, updates: int, network: str):
-    """(agent, training state, config) of Jumanji's A2C on our board; ``network`` is ``stock``
-    (its Snake network) or ``conv``/``im2col`` (ours, current or proposed implementation)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from jumanji.environments import Snake
-        from jumanji.training.agents.a2c import A2CAgent
-        from jumanji.training.setup_train import setup_agent, setup_training_state
-        from jumanji.wrappers import VmapAutoResetWrapper
-    _install_device_put_replicated_shim()
-    jcfg = jumanji_cfg(cfg, updates)
-    # setup_env() builds the registered 12x12 Snake-v1; this is the same wrapper on our board.
-    env = VmapAutoResetWrapper(Snake(num_rows=cfg.env.num_rows, num_cols=cfg.env.num_cols,
-                                     time_limit=cfg.env.time_limit))
-    agent = setup_agent(jcfg, env)  # the stock A2CAgent with Jumanji's Snake network
-    if network != "stock":
-        a2c = jcfg.env.a2c
-        agent = A2CAgent(
-            env=env, n_steps=jcfg.env.training.n_steps,
-            total_batch_size=jcfg.env.training.total_batch_size,
-            # "conv": our architecture written with hk.Conv2D (how one writes it for Jumanji);
-            # "im2col": the same patch+matmul convolution our network uses (network.conv_impl).
-            actor_critic_networks=_ours_as_jumanji_networks(dataclasses.replace(
-                cfg.network, conv_impl="xla" if network == "conv" else "matmul")),
-            optimizer=agent.optimizer, normalize_advantage=a2c.normalize_advantage,
-            discount_factor=a2c.discount_factor, bootstrapping_factor=a2c.bootstrapping_factor,
-            l_pg=a2c.l_pg, l_td=a2c.l_td, l_en=a2c.l_en)
-    return agent, setup_training_state(env, agent, jax.random.PRNGKey(0)), jcfg
-
-
-def case_jumanji(cfg: ExperimentConfig, updates: int, network: str) -> Case:
-    """Jumanji's A2C trainer exactly as jumanji/training/train.py runs it (its epoch_fn)."""
-    with _network_impl("im2col" if network == "im2col" else "conv"):
-        agent, state, jcfg = jumanji_agent_state(cfg, updates, network)
-
-        def epoch_fn(training_state):  # verbatim from jumanji/training/train.py
-            training_state, metrics = jax.lax.scan(
-                lambda training_state, _: agent.run_epoch(training_state),
-                training_state, None, jcfg.env.training.num_learner_steps_per_epoch)
-            metrics = jax.tree_util.tree_map(jnp.mean, metrics)
-            return training_state, metrics
-
-        compiled, compile_s = _timed_compile(jax.pmap(epoch_fn, axis_name="devices"), state)
-    name = {"stock": "jumanji_a2c_stock", "im2col": "jumanji_a2c_same_impl"}.get(network, "jumanji_a2c")
-    fields = {"horizon": 1, "scheme": "a2c",
-              "network": "jumanji_snake_cnn" if network == "stock" else "ours"}
-    if network == "im2col":
-        fields["network_impl"] = "im2col"
-    return Case(name, fields, lambda s: _first(compiled(s)), state,
-                updates * cfg.env.rollout_length * cfg.env.num_envs, compile_s,
-                memory_fields(compiled), hlo=hlo_stats(compiled))
+def case_jumanji(cfg: ExperimentConfig, updates: int, network: str = "ours",
+                 conv_impl: str = "xla") -> Case:
+    """Jumanji's A2C trainer (its ``epoch_fn``, ``updates`` updates a call): ``network`` ``ours``
+    with ``conv_impl`` ``xla`` (``jumanji_a2c``) or ``matmul`` (``jumanji_a2c_same_impl``), or
+    ``stock`` (``jumanji_a2c_stock``)."""
+    program = _peer().epoch_program(cfg, updates, network, conv_impl)
+    if network == "stock":
+        name, fields = "jumanji_a2c_stock", {"network": "jumanji_snake_cnn"}
+    elif conv_impl == "matmul":
+        name, fields = "jumanji_a2c_same_impl", {"network": "ours", "network_impl": "matmul"}
+    else:
+        name, fields = "jumanji_a2c", {"network": "ours"}
+    compiled = program.compiled
+    return Case(name, {"horizon": 1, "scheme": "a2c", **fields}, lambda s: _first(compiled(s)),
+                program.state, updates * cfg.env.rollout_length * cfg.env.num_envs,
+                program.compile_s, memory_fields(compiled), hlo=hlo_stats(compiled))
 
 
 # --------------------------------------------------------------------------------- the runner --
@@ -461,8 +362,8 @@ def run_interleaved(cases: list[Case]) -> None:
     for r in range(max(c.rounds for c in cases)):
         shift = r % len(cases)
         order = cases[shift:] + cases[:shift]
-        # reversed every other round: of two cases, each runs first as often as second (a case run
-        # right after another with large buffers was measured up to 5% slower)
+        # reversed every other round: of two cases, each runs first as often as second (a case
+        # run right after one with large buffers can be up to 5% slower)
         for c in (order[::-1] if r % 2 else order):
             if len(c.times) < c.rounds:
                 t = time.perf_counter()
@@ -538,9 +439,9 @@ def bench_setting(rec: Recorder, rows: int, cols: int, num_envs: int, args, juma
         a2c = case_ours(cfg, 1, "a2c")
         cases.append(a2c)
         if jumanji_note is None:
-            jum = case_jumanji(cfg, upc, "conv")
+            jum = case_jumanji(cfg, upc, "ours", "xla")
             cases.append(jum)
-            jum_same = case_jumanji(cfg, upc, "im2col")
+            jum_same = case_jumanji(cfg, upc, "ours", "matmul")
             cases.append(jum_same)
             if args.stock:
                 stock = case_jumanji(cfg, upc, "stock")
@@ -613,9 +514,10 @@ def bench_seeds_per_job(rec: Recorder, rows: int, cols: int, num_envs: int, args
                "time_limit": args.time_limit}
     cfg = our_config(rows, cols, num_envs, T, args.time_limit, args.updates_per_call)
     cfg_meta = our_config(rows, cols, num_envs, T, args.time_limit, 4)
-    pairs = {"a2c": (case_ours(cfg, 1, "a2c", seeds=S), case_ours(cfg, 1, "a2c")),
-             "meta_K4_uniform": (case_ours(cfg_meta, 4, "uniform", seeds=S),
-                                 case_ours(cfg_meta, 4, "uniform"))}
+    of = "seeds_per_job"  # the comparison: a field of these records, part of their kind
+    pairs = {"a2c": (case_ours(cfg, 1, "a2c", S, of), case_ours(cfg, 1, "a2c", 1, of)),
+             "meta_K4_uniform": (case_ours(cfg_meta, 4, "uniform", S, of),
+                                 case_ours(cfg_meta, 4, "uniform", 1, of))}
     cases = [c for pair in pairs.values() for c in pair]
     for c in cases:
         c.rounds = args.rounds
@@ -632,7 +534,7 @@ def bench_seeds_per_job(rec: Recorder, rows: int, cols: int, num_envs: int, args
 
 
 def bench_memory(rec: Recorder, setting: dict, cfg: ExperimentConfig, args, meta) -> None:
-    """(e) peak memory of one meta-step vs K: remat off (the timed case) and on (compile only)."""
+    """Peak memory of one meta-step vs K: remat off (the timed case) and on (compile only)."""
     peaks = {}
     for K in args.memory_horizons:
         if (K, "last") in meta:
@@ -669,8 +571,9 @@ def _best(compiled, args_, repeats: int) -> float:
 
 
 def profile(rec: Recorder, rows: int, cols: int, num_envs: int, args, jumanji_note) -> None:
-    """Where the time of one A2C update goes (ours vs Jumanji's trainer, same network), why,
-    and what the proposed network change does (interleaved, same process)."""
+    """Where the time of one A2C update goes: its pieces, ours and Jumanji's trainer (our
+    network), each the best of ``--profile-repeats`` calls, with HLO op counts, XLA's FLOP count
+    (ours) and the CPU's float32 matmul peak for scale."""
     T = args.rollout_length
     setting = {"board": f"{rows}x{cols}", "num_envs": num_envs, "rollout_length": T,
                "time_limit": args.time_limit}
@@ -709,91 +612,35 @@ def profile(rec: Recorder, rows: int, cols: int, num_envs: int, args, jumanji_no
               "seconds": round(seconds, 5), "xla_flops": 2 * n ** 3,
               "gflops_per_s": round(2 * n ** 3 / seconds / 1e9, 1)})
     if jumanji_note is None:
-        jagent, jstate, _ = jumanji_agent_state(cfg, 1, "conv")
-        jcomps = {
-            "jumanji/rollout: T policy steps + env": lambda ts: jagent.rollout(
-                ts.params_state.params.actor, ts.acting_state),
-            "jumanji/run_epoch: one whole update": jagent.run_epoch,
-        }
-        for label, fn in jcomps.items():
-            compiled = jax.pmap(fn, axis_name="devices").lower(jstate).compile()
-            seconds = _best(compiled, (jstate,), args.profile_repeats)
+        for label, program in _peer().component_programs(cfg).items():
+            seconds = _best(program.compiled, (program.state,), args.profile_repeats)
             rec.emit({"name": "profile", **setting, "component": label,
-                      "seconds": round(seconds, 5), "hlo_ops": hlo_stats(compiled),
-                      **memory_fields(compiled)})
-
-    # Same network values through both implementations (the fix must be a drop-in).
-    with _network_impl("im2col"):
-        im_agent = make_agent(cfg)
-    tr = state.rollout.transitions
-    ref = agent.network.apply(state.params, tr.grid, tr.action_mask)
-    new = im_agent.network.apply(state.params, tr.grid, tr.action_mask)
-    diff = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(ref, new))
-    rec.emit({"name": "profile", **setting, "component": "im2col network == conv network",
-              "max_abs_diff_logits_values": diff,
-              "same_param_tree": jax.tree.structure(state.params) == jax.tree.structure(
-                  im_agent.network.init(jax.random.PRNGKey(0), tr.grid[0, :1], tr.action_mask[0, :1]))})
-
-    # The proposed fix, end to end, interleaved with the current code.
-    upc = args.updates_per_call
-    cfg_u = our_config(rows, cols, num_envs, T, args.time_limit, upc)
-    cases = [case_ours(cfg_u, 1, "a2c", "conv"), case_ours(cfg_u, 1, "a2c", "im2col")]
-    if jumanji_note is None:
-        cases += [case_jumanji(cfg_u, upc, "conv"), case_jumanji(cfg_u, upc, "im2col")]
-    for K in args.profile_horizons:
-        cfg_k = our_config(rows, cols, num_envs, T, args.time_limit, K)
-        for impl in ("conv", "im2col"):
-            cases.append(case_ours(cfg_k, K, "last", impl))
-    for c in cases:
-        c.rounds = args.rounds
-    run_interleaved(cases)
-    for c in cases:
-        rec.emit({**case_record(c, setting), "name": f"fix/{c.name}",
-                  "network_impl": c.fields.get("network_impl", "conv")})
-    by = {(c.name, c.fields.get("horizon"), c.fields.get("network_impl", "conv")): c for c in cases}
-    _ratio(rec, setting, "fix/a2c_im2col_over_a2c_conv",
-           paired_ratio(by[("a2c", 1, "im2col")], by[("a2c", 1, "conv")]),
-           meaning="env-steps/s of our a2c with the proposed network implementation / current")
-    if jumanji_note is None:
-        for ours_impl in ("conv", "im2col"):
-            for their_impl in ("conv", "im2col"):
-                _ratio(rec, setting, f"fix/a2c_{ours_impl}_over_jumanji_{their_impl}",
-                       paired_ratio(by[("a2c", 1, ours_impl)], by[("jumanji_a2c", 1, their_impl)]),
-                       meaning="our a2c / Jumanji trainer, network implementations as named")
-    for K in args.profile_horizons:
-        _ratio(rec, setting, "fix/meta_im2col_over_meta_conv",
-               paired_ratio(by[("meta", K, "im2col")], by[("meta", K, "conv")]), horizon=K,
-               scheme="last", meaning="env-steps/s, proposed network implementation / current")
-    ks = list(args.profile_horizons)
-    if len(ks) > 1:
-        for impl in ("conv", "im2col"):
-            _ratio(rec, setting, f"fix/time_per_update_K{ks[-1]}_over_K{ks[0]}_{impl}",
-                   paired_time_ratio(by[("meta", ks[-1], impl)], by[("meta", ks[0], impl)]),
-                   scheme="last", meaning="seconds per inner update, K ratio (1.0 = linear in K)")
+                      "seconds": round(seconds, 5), "hlo_ops": hlo_stats(program.compiled),
+                      **memory_fields(program.compiled)})
 
 
 # ------------------------------------------------------------------------------------- main --
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     p.add_argument("--quick", action="store_true",
                    help="6x6, B=128: env, a2c, Jumanji, K=4 last/uniform; < 3 min on 2 cores")
     p.add_argument("--profile", action="store_true",
-                   help="diagnosis only: components, HLO counts, the proposed fix (6x6, B=128)")
+                   help="diagnosis only: update components, HLO op counts, FLOP/s (6x6, B=128)")
     p.add_argument("--out", default="benchmarks/results.jsonl",
-                   help="JSONL file to append to ('' = print only)")
+                   help="JSONL file of the latest record of each kind: a record replaces the "
+                        "one of its kind, else is appended ('' = print only)")
     p.add_argument("--boards", default=None, help="comma list (default 6x6,12x12; quick 6x6)")
     p.add_argument("--batches", default=None, help="comma list of num_envs (default 128,512)")
     p.add_argument("--meta-settings", default="6x6:128",
                    help="BOARD:B list (or 'all') where the K sweep and memory run")
     p.add_argument("--horizons", default=None, help="K sweep (default 1,2,4,8; quick 4)")
     p.add_argument("--memory-horizons", default=None, help="K for remat memory (default = horizons)")
-    p.add_argument("--profile-horizons", default="1,4", help="K of the fix experiment (profile)")
     p.add_argument("--rollout-length", type=int, default=8,
                    help="T, also Jumanji's n_steps (config.yaml: 8)")
     p.add_argument("--time-limit", type=int, default=500)
     p.add_argument("--updates-per-call", type=int, default=None,
-                   help="inner updates per timed call of env/a2c/Jumanji (default 1; quick 2)")
+                   help="inner updates per timed call of env/a2c/Jumanji (default 1; quick 8)")
     p.add_argument("--rounds", type=int, default=3, help="timed rounds of env/a2c/Jumanji cases")
     p.add_argument("--meta-rounds", type=int, default=None, help="timed rounds of meta cases (5)")
     p.add_argument("--profile-repeats", type=int, default=3)
@@ -830,17 +677,15 @@ def main(argv=None) -> int:
         else:
             meta_settings = {(s.split(":")[0], int(s.split(":")[1]))
                              for s in args.meta_settings.split(",") if s}
-    args.profile_horizons = ints(args.profile_horizons)
 
-    import jumanji
     base = {"device": jax.devices()[0].device_kind, "backend": jax.default_backend(),
             "cpu_count": os.cpu_count(), "jax_version": jax.__version__,
-            "jaxlib_version": _version("jaxlib"), "jumanji_version": jumanji.__version__,
+            "jaxlib_version": _version("jaxlib"), "jumanji_version": _version("jumanji"),
             "haiku_version": _version("dm-haiku"), "python": platform.python_version(),
             "mode": "quick" if args.quick else ("profile" if args.profile else "full"),
             "network_sizes": "conv 32,32 k2 VALID; policy 64,64; value 128,128"}
     rec = Recorder(Path(args.out) if args.out else None, base)
-    jumanji_note = jumanji_available()
+    jumanji_note = jumanji_unavailable()
     if jumanji_note is not None:
         rec.emit({"name": "note",
                   "note": f"Jumanji trainer unavailable, its cases skipped: {jumanji_note}"})

@@ -1,4 +1,4 @@
-"""How many probe samples C1 needs: the README's calculation, from the measured variances.
+"""How many probe samples C1 needs (docs/results.md), computed from the measured variances.
 
 C1 compares the normalised debiased squared bias of ``last`` at K_max and K_min,
 rb2 = (||mean - ref||^2 - tr Var/M - tr Var_ref/M_ref) / ||ref||^2, per probed state, averaged per

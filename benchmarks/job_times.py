@@ -1,36 +1,89 @@
-"""Per-rule job wall times from a Snakemake log (what docs/calibration.md and the README quote).
+"""Per-rule job times of a pipeline run, from the Snakemake ``benchmark:`` files of its jobs.
 
-Usage: python benchmarks/job_times.py <snakemake stdout log>   (e.g. docs/update.sh output)
+    python benchmarks/job_times.py [--experiment default] [--root results/benchmarks]
+
+Reads every ``<root>/<experiment>/<rule>/*.tsv`` (``train/K<K>_<scheme>_<group>.tsv``,
+``probe/seed<S>.tsv``): Snakemake's benchmark format, a header line
+``s  h:m:s  max_rss  max_vms  max_uss  max_pss  io_in  io_out  mean_load  cpu_time`` and one row
+per repeat (a job's wall and CPU time are the means over its repeats, its RSS the largest;
+``max_rss`` in MB, times in seconds).
+Prints, per rule: jobs, total / mean / max wall seconds, max RSS in MB and total CPU seconds; then
+the sum of wall seconds over all jobs.
 """
-import re, sys, datetime as dt
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
 from collections import defaultdict
-text = open(sys.argv[1]).read().splitlines()
-ts = None; start = {}; info = {}; dur = {}
-i = 0
-cur_rule = None
-for idx, line in enumerate(text):
-    m = re.match(r"\[(\w{3} \w{3} +\d+ [\d:]+ \d{4})\]", line)
-    if m:
-        ts = dt.datetime.strptime(m.group(1), "%a %b %d %H:%M:%S %Y"); continue
-    m = re.match(r"(local)?rule (\S+):", line)
-    if m: cur_rule = m.group(2); cur_start = ts; continue
-    m = re.match(r"\s+jobid: (\d+)", line)
-    if m and cur_rule: start[m.group(1)] = cur_start; info[m.group(1)] = [cur_rule, None]; continue
-    m = re.match(r"\s+wildcards: (.*)", line)
-    if m and cur_rule: 
-        jid = list(start)[-1]; info[jid][1] = m.group(1); continue
-    m = re.match(r"Finished jobid: (\d+)", line)
-    if m and m.group(1) in start: dur[m.group(1)] = (ts - start[m.group(1)]).total_seconds()
-groups = defaultdict(list)
-for j, d in dur.items():
-    rule, wc = info[j]
-    key = rule
-    if rule == "train" and wc:
-        w = dict(kv.split("=") for kv in wc.split(", "))
-        key = f"train K{w['horizon']} {w['scheme'] if not w['scheme'].startswith('a2c_gamma') else 'a2c_gamma*'}"
-    groups[key].append(d)
-tot = 0
-for k, v in sorted(groups.items()):
-    tot += sum(v)
-    print(f"{k:28s} n={len(v):3d} mean={sum(v)/len(v):6.1f}s sum={sum(v):7.0f}s")
-print("total job-seconds", tot)
+from pathlib import Path
+from typing import NamedTuple
+
+
+class Job(NamedTuple):
+    wall_s: float
+    max_rss_mb: float | None
+    cpu_s: float | None
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text)  # Snakemake writes "-" or "NA" where it could not measure
+    except (TypeError, ValueError):
+        return None
+
+
+def _mean(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.fmean(known) if known else None
+
+
+def read_job(path: Path) -> Job:
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    if not rows:
+        raise ValueError(f"{path}: no benchmark row")
+    wall = _mean([_number(r.get("s")) for r in rows])
+    if wall is None:
+        raise ValueError(f"{path}: no wall time (column s)")
+    rss = [v for v in (_number(r.get("max_rss")) for r in rows) if v is not None]
+    return Job(wall, max(rss) if rss else None, _mean([_number(r.get("cpu_time")) for r in rows]))
+
+
+def jobs_by_rule(directory: Path) -> dict[str, list[Job]]:
+    rules: dict[str, list[Job]] = defaultdict(list)
+    for path in sorted(directory.glob("*/**/*.tsv")):
+        rules[path.relative_to(directory).parts[0]].append(read_job(path))
+    return dict(rules)
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--experiment", default="default", help="experiment name (default: default)")
+    parser.add_argument("--root", default="results/benchmarks", type=Path,
+                        help="folder of the benchmark files (default: results/benchmarks)")
+    args = parser.parse_args(argv)
+    directory = args.root / args.experiment
+    rules = jobs_by_rule(directory)
+    if not rules:
+        parser.error(f"no benchmark files under {directory}/<rule>/")
+    print(f"{'rule':12s} {'jobs':>5s} {'total_s':>9s} {'mean_s':>8s} {'max_s':>8s} "
+          f"{'max_rss_mb':>10s} {'cpu_s':>9s}")
+    for rule, jobs in sorted(rules.items()):
+        walls = [j.wall_s for j in jobs]
+        rss = [j.max_rss_mb for j in jobs if j.max_rss_mb is not None]
+        cpu = [j.cpu_s for j in jobs if j.cpu_s is not None]
+        print(f"{rule:12s} {len(jobs):5d} {sum(walls):9.1f} {statistics.fmean(walls):8.1f} "
+              f"{max(walls):8.1f} {_fmt(max(rss) if rss else None):>10s} "
+              f"{_fmt(sum(cpu) if cpu else None):>9s}")
+    print(f"sum of wall seconds: {sum(j.wall_s for jobs in rules.values() for j in jobs):.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

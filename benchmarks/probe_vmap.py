@@ -21,7 +21,7 @@ persistent compilation cache is not used). Usage::
 ``--budget`` times ``run_probe`` on the tiny config of tests/test_probe.py (M = 16 samples at
 K in {1, 2, 4} for ``last`` and ``uniform``, from a cold start of this process, compilation
 included) and prints ``{"kind": "budget", "probe_s": ..., "within_budget": probe_s < 60}``: the
-one-minute target of the probe issue, measured here rather than asserted in a timed test.
+probe's one-minute target, measured here rather than asserted in a timed test.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ import jax
 import jax.numpy as jnp
 
 from mgrl import probe
-from mgrl.config import ExperimentConfig, SchemeConfig, config_from_dict, scheme_weights
+from mgrl.config import ExperimentConfig, SchemeConfig, config_from_dict
+from mgrl.estimators import scheme_weights
 from mgrl.train import make_agent
 
 

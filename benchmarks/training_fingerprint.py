@@ -8,9 +8,8 @@ Runs tests/conftest.py's tiny config (K=2 last with 2 seeds, K=2 uniform, a2c, K
 for 2 intervals each and, with --default, the default config.yaml (8 inner updates per interval)
 at K=4 last/uniform and a2c; writes every interval metric of the last interval and the sum of each
 parameter leaf to out.json. Run it in two checkouts under the same XLA_FLAGS and compare the files:
-equal trajectories give equal parameters and meta-parameters. Used to check that passing the
-scheme weights as a traced argument (one program per K) left the default run's trajectories
-unchanged (only the reported loss/meta of `uniform` can differ in the last bit).
+equal trajectories give equal parameters and meta-parameters, e.g. to check that a change to how
+the training program is built leaves the trajectories unchanged.
 """
 
 import dataclasses

@@ -27,4 +27,4 @@ for png in sorted(Path("results/figures").glob("*.png")):
         Path(os.environ["DEST"]) / "figures" / png.name, optimize=True)
 PY
 cp results/tables/{claims.md,claims.csv,learning.csv,estimators.csv,variance_reduction.csv,gamma_sensitivity.csv} "$dest/"
-echo "$dest/ refreshed; paste $dest/claims.md into README.md (tests/test_readme.py checks it)"
+echo "$dest/ refreshed; paste docs/claims.md into README.md and the E-rows of docs/estimators/claims.md into docs/estimators.md (tests/test_readme.py checks both)"

@@ -8,7 +8,7 @@ from pathlib import Path
 # Tests compile many small programs and run them briefly: XLA's cheaper backend optimisation
 # compiles them about a third faster, and XLA:CPU's classic loop emitters instead of its newer
 # fusion emitters about 40% faster again (a tiny K=2 training program: 6.0 -> 5.6 -> 3.0 s of XLA
-# compilation, same results, run time unchanged; README "Tests"). Subprocesses (Snakemake, SLURM
+# compilation, same results, run time unchanged; docs/testing.md). Subprocesses (Snakemake, SLURM
 # and CLI jobs of the tests) inherit them; the pipeline itself runs with XLA's defaults. The one
 # test whose cost is running, not compiling, sets its own (tests/test_learning.py).
 TEST_XLA_FLAGS = ("--xla_force_host_platform_device_count=1 --xla_backend_optimization_level=0 "
@@ -67,7 +67,7 @@ def tiny():
 
 # `MGRL_PROFILE_COMPILES=1 pytest ...` prints, per test, the seconds this process spent tracing,
 # lowering and compiling with XLA (jax.monitoring events) and the number of XLA compilations (what
-# the README's Tests section summarises). Subprocesses (Snakemake, SLURM jobs) are not counted.
+# docs/testing.md summarises). Subprocesses (Snakemake, SLURM jobs) are not counted.
 _COMPILE_EVENTS = {"/jax/core/compile/jaxpr_trace_duration": "trace",
                    "/jax/core/compile/jaxpr_to_mlir_module_duration": "lower",
                    "/jax/core/compile/backend_compile_duration": "xla"}
@@ -123,7 +123,7 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(f"{r['trace'] + r['lower'] + r['xla']:7.1f}s  {r['compiles']:4.0f}  {name}")
 
 
-# Files by cost, longest first (measured with --durations; see README "Tests"). pytest-xdist's
+# Files by cost, longest first (measured with --durations; see docs/testing.md). pytest-xdist's
 # `--dist loadfile` runs a file on one worker (its module fixtures are built once) and, with
 # `--no-loadscope-reorder` (pyproject.toml), hands files out in this order instead of by number of
 # tests, so the tiny Snakemake pipeline (the longest chain) starts at once and the short files fill

@@ -4,7 +4,8 @@ import pytest
 import yaml
 
 from conftest import tiny_config
-from mgrl.config import ConfigError, SchemeConfig, load_config, scheme_weights
+from mgrl.config import ConfigError, SchemeConfig, load_config
+from mgrl.estimators import scheme_of, scheme_weights
 
 
 @pytest.mark.parametrize(
@@ -47,7 +48,7 @@ def test_load_config_from_yaml_and_unknown_top_level_key(tmp_path):
                                     "probe": {"reference_horizon": 4}}))
     cfg = load_config(good)
     assert cfg.seeds == (1, 2) and cfg.horizons == (1, 4)
-    assert cfg.scheme("uniform").kind == "uniform"
+    assert scheme_of(cfg, "uniform").kind == "uniform"
     bad = tmp_path / "bad.yaml"
     bad.write_text("seeds: [0]\nhorizonz: [1]\n")
     with pytest.raises(ConfigError, match="'horizonz'"):

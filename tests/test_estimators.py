@@ -21,9 +21,10 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from mgrl.config import ConfigError, SchemeConfig, scheme_aliases
+from mgrl.config import ConfigError, SchemeConfig
 from mgrl.losses import kl_matching, rollout_outputs
 from mgrl.train import make_agent
+from mgrl.estimators import extra_estimators, scheme_aliases
 from test_meta_gradient import ETA_KEYS, as_vector, two_pass_inner_update
 
 OUTER = {"outer_critic": True, "outer_value_coef": 0.5}
@@ -172,7 +173,6 @@ def test_bmg_and_outer_critic_schemes_are_distinct_estimators_at_every_K():
 def test_bmg_windows_count_K_plus_L_updates_and_programs_are_keyed_by_estimator():
     """A bmg window is K + L real updates: meta-updates and environment steps per interval follow;
     every distinct estimator gets its own program (nothing is compiled here: jit is lazy)."""
-    from mgrl.config import extra_estimators
     from mgrl.train import make_train
 
     cfg = tiny_config(horizons=[2], agent={"outer_value_coef": 0.5},

@@ -29,6 +29,7 @@ from mgrl import checkpoint as ckpt
 from mgrl.config import config_from_dict
 from mgrl.metrics import TIMING_COLUMNS
 from mgrl.train import checkpoint_dir, make_train
+from mgrl.estimators import run_config
 from test_pipeline import SNAKEMAKE, TINY, copy_workflow
 
 # The K=2 uniform run of tests/test_pipeline.py's TINY config (the same compiled program, so the
@@ -50,7 +51,7 @@ def train_command(config: Path, out: Path) -> list[str]:
 def run_checkpoints(out: Path) -> Path:
     """The checkpoint folder of the KILL run under ``out`` (namespaced by its config hash)."""
     cfg = config_from_dict(KILL)
-    return checkpoint_dir(out, cfg.for_run(HORIZON, SCHEME, (SEED,)).hash())
+    return checkpoint_dir(out, run_config(cfg, HORIZON, SCHEME, (SEED,)).hash())
 
 
 def held_env(hold: Path) -> dict[str, str]:

@@ -3,7 +3,7 @@
 The only test of the suite whose cost is mostly running compiled programs, not compiling them. The
 suite's XLA flags (tests/conftest.py) trade run time for compile speed, which makes this test twice
 as expensive as it need be (122 CPU-s at the suite's flags vs 66 at LEARNING_XLA_FLAGS, measured
-alone on 2 cores, README "Tests"); XLA reads its flags once per process, so the training runs in a
+alone on 2 cores, docs/testing.md); XLA reads its flags once per process, so the training runs in a
 subprocess of its own with LEARNING_XLA_FLAGS (`python tests/test_learning.py` prints the numbers
 the test asserts on). Same programs, same settings, same assertions as when it ran in-process.
 """

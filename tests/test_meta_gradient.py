@@ -17,9 +17,10 @@ import pytest
 import optax
 
 from conftest import tiny_config
-from mgrl.config import scheme_weights
+
 from mgrl.losses import a2c_inner_loss, critic_values
 from mgrl.train import make_agent
+from mgrl.estimators import scheme_of, scheme_weights
 
 SCHEMES = ("last", "uniform", "lambda_0.5")
 ETA_KEYS = ("gamma", "lambda")
@@ -89,7 +90,7 @@ def test_meta_gradient_matches_finite_differences(setup64, horizon, scheme):
     cfg, agent, state, (meta_loss, grad_and_adv), _ = setup64
     with jax.enable_x64(True):
         key = jax.random.PRNGKey(11)
-        w = jnp.asarray(scheme_weights(cfg.scheme(scheme), horizon), jnp.float64)
+        w = jnp.asarray(scheme_weights(scheme_of(cfg, scheme), horizon), jnp.float64)
         # The outer advantages are policy-gradient coefficients (no gradient): freeze them at eta.
         grad, adv = grad_and_adv(key, w)
         analytic = as_vector(grad)
@@ -112,9 +113,9 @@ def test_last_equals_direct_k_step_and_uniform_is_mean_of_k_steps(setup64):
     with jax.enable_x64(True):
         key = jax.random.PRNGKey(5)
         direct = list(direct_k_step_gradients(agent, state, key, K))  # k = 1..K
-        last = as_vector(meta_grad(key, jnp.asarray(scheme_weights(cfg.scheme("last"), K))))
-        uniform = as_vector(meta_grad(key, jnp.asarray(scheme_weights(cfg.scheme("uniform"), K))))
-        lam = as_vector(meta_grad(key, jnp.asarray(scheme_weights(cfg.scheme("lambda_0.5"), K))))
+        last = as_vector(meta_grad(key, jnp.asarray(scheme_weights(scheme_of(cfg, "last"), K))))
+        uniform = as_vector(meta_grad(key, jnp.asarray(scheme_weights(scheme_of(cfg, "uniform"), K))))
+        lam = as_vector(meta_grad(key, jnp.asarray(scheme_weights(scheme_of(cfg, "lambda_0.5"), K))))
     np.testing.assert_allclose(last, direct[-1], rtol=1e-9)
     np.testing.assert_allclose(uniform, np.mean(direct, axis=0), rtol=1e-9)
     # lambda scheme, rho = 0.5, K = 3: weights (0.5, 0.25, 0.25).
@@ -145,7 +146,7 @@ def test_all_schemes_agree_at_horizon_one(setup64):
     cfg, agent, state, _, meta_grad = setup64
     with jax.enable_x64(True):
         key = jax.random.PRNGKey(7)
-        grads = [as_vector(meta_grad(key, jnp.asarray(scheme_weights(cfg.scheme(s), 1))))
+        grads = [as_vector(meta_grad(key, jnp.asarray(scheme_weights(scheme_of(cfg, s), 1))))
                  for s in SCHEMES]
         (direct,) = direct_k_step_gradients(agent, state, key, 1)
     for g in grads:

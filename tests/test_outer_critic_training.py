@@ -16,6 +16,7 @@ import numpy as np
 from conftest import tiny_config
 from mgrl import env as snake_env
 from mgrl.train import make_agent
+from mgrl.estimators import uses_outer_critic
 from test_estimators import OUTER
 from test_train import run_intervals
 
@@ -79,7 +80,7 @@ def test_training_an_unused_outer_critic_leaves_the_actor_critic_trajectory_unch
     with_outer = tiny_config(schemes={"last": {"kind": "last"},
                                       "last_oc": {"kind": "last", "outer_critic": True}},
                              agent={"outer_value_coef": 0.5})
-    assert with_outer.uses_outer_critic("a2c") and not tiny.uses_outer_critic("a2c")
+    assert uses_outer_critic(with_outer, "a2c") and not uses_outer_critic(tiny, "a2c")
     _, _, plain = run_intervals(tiny, 1, "a2c", [0], 2)
     _, state, trained = run_intervals(with_outer, 1, "a2c", [0], 2)
     assert len(jax.tree.leaves(state.params)) > len(jax.tree.leaves(

@@ -23,9 +23,10 @@ import yaml
 from forked_snakemake import run_snakemake
 from mgrl.code import ANALYSIS_MODULES, PROBE_MODULES, TRAINING_MODULES
 from mgrl.analysis import CLAIM_COLUMNS
-from mgrl.config import config_from_dict, load_config, scheme_weights
+from mgrl.config import config_from_dict, load_config
 from mgrl.figures import FIGURES
 from mgrl.metrics import COLUMNS
+from mgrl.estimators import scheme_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]

@@ -34,6 +34,7 @@ import yaml
 
 from mgrl.config import config_from_dict
 from mgrl.metrics import COLUMNS
+from mgrl.estimators import run_config
 from test_pipeline import ROOT, SNAKEMAKE, TINY, assert_final_outputs, copy_workflow
 
 pytestmark = pytest.mark.slurm
@@ -235,7 +236,7 @@ def test_tiny_pipeline_on_slurm_resumes_after_requeue_and_scancel(request):
         horizon, scheme = int(frame.horizon[0]), frame.scheme[0]
         seeds = tuple(sorted(int(s) for s in set(frame.seed)))
         assert seeds == tuple(CONFIG["seeds"]), path
-        assert (frame["config_hash"] == cfg.for_run(horizon, scheme, seeds).hash()).all(), path
+        assert (frame["config_hash"] == run_config(cfg, horizon, scheme, seeds).hash()).all(), path
     training = pd.read_parquet(results / "metrics" / "training.parquet")
     assert list(training.columns) == list(COLUMNS)
     assert len(training) == 8 * CONFIG["train"]["num_intervals"]

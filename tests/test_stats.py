@@ -8,7 +8,8 @@ import pytest
 from scipy import stats as scipy_stats
 
 from mgrl import analysis, stats
-from mgrl.config import load_config, scheme_aliases, config_from_dict, sensitivity_gamma
+from mgrl.config import load_config, config_from_dict
+from mgrl.estimators import run_config, scheme_aliases, sensitivity_gamma
 
 # ------------------------------------------------------------------------------------ intervals --
 
@@ -137,7 +138,8 @@ def synthetic(c1=(-0.2, -0.21, -0.19, -0.2), c2=(10, 11, 9, 10), c3=(3, 3.2, 2.9
                 summary.append({"seed": seed, "interval": interval, "horizon": horizon,
                                 "scheme": scheme, "variance_trace": var, "relative_bias2": bias,
                                 "snr": 0.1, "relative_error": 1.0, "cosine_to_reference": 0.5,
-                                "bias2_debiased": bias})
+                                "bias2_debiased": bias, "direction_variance": 0.5,
+                                "num_samples": 16})
         last4 = 12.0 + 0.3 * seed
         finals = {(1, "a2c"): BASELINE_RETURN, (1, "last"): last4 - c5[i], (4, "last"): last4,
                   (4, "uniform"): last4 + c4[i]}
@@ -230,9 +232,9 @@ def test_sensitivity_runs_are_the_baseline_at_a_fixed_gamma():
     from pathlib import Path
 
     cfg = load_config(Path(__file__).resolve().parents[1] / "config.yaml")
-    run = cfg.for_run(1, "a2c_gamma0.95", (0,))
+    run = run_config(cfg, 1, "a2c_gamma0.95", (0,))
     assert run.agent.gamma_init == 0.95 and run.meta.learn == () and list(run.schemes) == ["last"]
-    assert cfg.for_run(1, "a2c", (0,)).agent.gamma_init == cfg.agent.gamma_init
+    assert run_config(cfg, 1, "a2c", (0,)).agent.gamma_init == cfg.agent.gamma_init
     assert sensitivity_gamma("a2c_gamma0.5") == 0.5 and sensitivity_gamma("a2c_gamma1.5") is None
     training = pd.DataFrame([{"seed": s, "interval": i, "horizon": 1, "scheme": scheme,
                               "train/episode_return": ret + s, "train/reward_per_step": 0.1,

@@ -19,6 +19,7 @@ from mgrl import metrics as metrics_io
 from mgrl.code import PACKAGE_DIR, TRAINING_MODULES, code_hash
 from mgrl.__main__ import main as cli_main
 from mgrl.train import checkpoint_dir, make_train, run_training
+from mgrl.estimators import run_config
 
 
 def metric_values(frame: pd.DataFrame) -> pd.DataFrame:
@@ -100,7 +101,7 @@ def test_parquet_has_documented_columns_and_provenance(tiny, tmp_path):
     assert len(disk) == 2 * tiny.train.num_intervals
     assert set(disk["seed"]) == {0, 1}
     assert (disk["horizon"] == 2).all() and (disk["scheme"] == "last").all()
-    assert (disk["config_hash"] == tiny.for_run(2, "last", (0, 1)).hash()).all()
+    assert (disk["config_hash"] == run_config(tiny, 2, "last", (0, 1)).hash()).all()
     assert disk["jax_version"].iloc[0] == jax.__version__
     per_seed = disk[disk.seed == 0]
     assert np.all(np.diff(per_seed["env_steps"]) == 2 * tiny.env.num_envs * tiny.env.rollout_length)
@@ -112,13 +113,13 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tiny, tmp_path):
     full = run_training(tiny, 2, "uniform", [0], tmp_path / "full", progress=False)
     partial = run_training(tiny, 2, "uniform", [0], tmp_path / "cut", progress=False, stop_after=2)
     assert len(partial) == 2 and not (tmp_path / "cut" / "metrics.parquet").exists()
-    cut_dir = checkpoint_dir(tmp_path / "cut", tiny.for_run(2, "uniform", (0,)).hash())
+    cut_dir = checkpoint_dir(tmp_path / "cut", run_config(tiny, 2, "uniform", (0,)).hash())
     assert [p.name for p in ckpt.list_checkpoints(cut_dir)] == ["interval_000001", "interval_000002"]
     resumed = run_training(tiny, 2, "uniform", [0], tmp_path / "cut", progress=False)
     pd.testing.assert_frame_equal(metric_values(full), metric_values(resumed))
     # The final training states are bit-identical too.
     template = jax.eval_shape(make_train(tiny, 2, "uniform").init, jnp.asarray([0]))
-    full_dir = checkpoint_dir(tmp_path / "full", tiny.for_run(2, "uniform", (0,)).hash())
+    full_dir = checkpoint_dir(tmp_path / "full", run_config(tiny, 2, "uniform", (0,)).hash())
     _, state_full, _ = ckpt.load_latest(full_dir, template)
     _, state_cut, _ = ckpt.load_latest(cut_dir, template)
     for a, b in zip(jax.tree.leaves(state_full), jax.tree.leaves(state_cut)):
@@ -128,19 +129,19 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tiny, tmp_path):
 def test_changed_config_starts_afresh_and_keeps_the_old_checkpoints(tiny, tmp_path):
     run_training(tiny, 1, "last", [0], tmp_path / "r", progress=False, stop_after=1)
     other = tiny_config(train={"checkpoint_every": 2})  # another run config, the same program
-    assert other.for_run(1, "last", (0,)).hash() != tiny.for_run(1, "last", (0,)).hash()
+    assert run_config(other, 1, "last", (0,)).hash() != run_config(tiny, 1, "last", (0,)).hash()
     frame = run_training(other, 1, "last", [0], tmp_path / "r", progress=False, stop_after=1)
     assert frame["interval"].tolist() == [1]  # not resumed from the first config's state
     hashes = sorted(p.name for p in (tmp_path / "r" / "checkpoints").iterdir())
     code = code_hash(TRAINING_MODULES)
-    assert hashes == sorted([f"{tiny.for_run(1, 'last', (0,)).hash()}-{code}",
-                             f"{other.for_run(1, 'last', (0,)).hash()}-{code}"])
+    assert hashes == sorted([f"{run_config(tiny, 1, 'last', (0,)).hash()}-{code}",
+                             f"{run_config(other, 1, 'last', (0,)).hash()}-{code}"])
     # A checkpoint whose manifest says it belongs elsewhere is refused, by path.
     template = jax.eval_shape(make_train(tiny, 1, "last").init, jnp.asarray([0]))
-    wrong = dict(metrics_io.run_identity(tiny.for_run(1, "last", (0,)), 1, "last", [0]),
+    wrong = dict(metrics_io.run_identity(run_config(tiny, 1, "last", (0,)), 1, "last", [0]),
                  config_hash="0" * 12)
     with pytest.raises(ckpt.CheckpointError, match="interval_000001"):
-        ckpt.load_latest(checkpoint_dir(tmp_path / "r", tiny.for_run(1, "last", (0,)).hash()),
+        ckpt.load_latest(checkpoint_dir(tmp_path / "r", run_config(tiny, 1, "last", (0,)).hash()),
                          template, wrong)
 
 
@@ -149,14 +150,14 @@ def test_changed_training_code_starts_afresh_and_keeps_the_old_checkpoints(tiny,
     """A rerun after an edit of the training code (what the train rule's code inputs trigger)
     must retrain, not resume from (or overwrite) the old code's checkpoints."""
     run_training(tiny, 1, "last", [0], tmp_path, progress=False, stop_after=2)
-    old = checkpoint_dir(tmp_path, tiny.for_run(1, "last", (0,)).hash())
+    old = checkpoint_dir(tmp_path, run_config(tiny, 1, "last", (0,)).hash())
     saved = sorted(p.name for p in old.iterdir())
     assert saved and old.name.endswith(code_hash(TRAINING_MODULES))
     monkeypatch.setattr(metrics_io, "code_hash", lambda modules: "edited0code0")
     frame = run_training(tiny, 1, "last", [0], tmp_path, progress=False, stop_after=1)
     assert frame["interval"].tolist() == [1]  # not resumed from interval 2 of the old code
     assert sorted(p.name for p in old.iterdir()) == saved  # the old checkpoints are untouched
-    new = checkpoint_dir(tmp_path, tiny.for_run(1, "last", (0,)).hash(), "edited0code0")
+    new = checkpoint_dir(tmp_path, run_config(tiny, 1, "last", (0,)).hash(), "edited0code0")
     assert [p.name for p in new.iterdir()] == ["interval_000001"]
 
 
@@ -180,7 +181,7 @@ def test_code_hash_follows_the_content_of_the_listed_modules(tmp_path):
 
 def test_half_written_checkpoints_of_killed_jobs_are_removed_on_resume(tiny, tmp_path):
     run_training(tiny, 1, "last", [0], tmp_path, progress=False, stop_after=1)
-    cdir = checkpoint_dir(tmp_path, tiny.for_run(1, "last", (0,)).hash())
+    cdir = checkpoint_dir(tmp_path, run_config(tiny, 1, "last", (0,)).hash())
     stale = cdir / ".interval_000002.tmp-99999"
     stale.mkdir()
     (stale / "state.npz").write_bytes(b"partial")
@@ -191,7 +192,7 @@ def test_half_written_checkpoints_of_killed_jobs_are_removed_on_resume(tiny, tmp
 
 def test_corrupted_checkpoint_is_reported_by_path(tiny, tmp_path):
     run_training(tiny, 1, "last", [0], tmp_path / "r", progress=False, stop_after=1)
-    state_file = (checkpoint_dir(tmp_path / "r", tiny.for_run(1, "last", (0,)).hash())
+    state_file = (checkpoint_dir(tmp_path / "r", run_config(tiny, 1, "last", (0,)).hash())
                   / "interval_000001" / "state.npz")
     state_file.write_bytes(state_file.read_bytes()[:100])
     with pytest.raises(ckpt.CheckpointError, match="interval_000001.*corrupted"):
@@ -207,15 +208,17 @@ def test_damaged_parquet_input_is_reported_by_path_and_nothing_is_written(tiny, 
     out = tmp_path / "agg" / "training.parquet"
     # The CLI (`python -m mgrl ...`, what the rules run) in this process: exit code 3 and one
     # line naming the file, no traceback (main returns instead of raising).
-    code = cli_main(["aggregate", "training", "--inputs", str(good), str(bad), "--out", str(out),
-                     "--table", str(tmp_path / "agg" / "learning.csv"), "--schemes", "last"])
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny.to_dict()))
+    code = cli_main(["aggregate", "training", "--config", str(config), "--inputs", str(good),
+                     str(bad), "--out", str(out), "--table", str(tmp_path / "agg" / "learning.csv")])
     stderr = capfd.readouterr().err
     assert code == 3, stderr
     assert f"cannot read Parquet file {bad}" in stderr
     assert "Traceback" not in stderr
     assert not out.exists() and not (tmp_path / "agg" / "learning.csv").exists()
     # the same file given to a figure is reported the same way
-    code = cli_main(["figure", "learning_curves", "--training", str(bad), "--schemes", "last",
+    code = cli_main(["figure", "learning_curves", "--config", str(config), "--training", str(bad),
                      "--out", str(tmp_path / "fig.png")])
     stderr = capfd.readouterr().err
     assert code == 3 and str(bad) in stderr, stderr
@@ -242,13 +245,14 @@ def test_cli_trains_and_rejects_bad_arguments(tmp_path):
     assert len(pd.read_parquet(tmp_path / "y" / "metrics.parquet")) == 2
 
 
-def test_non_finite_run_stops_with_the_run_and_step_and_keeps_the_checkpoint(tmp_path):
-    from mgrl.train import NonFiniteError
+def test_non_finite_run_stops_with_the_run_and_step_and_keeps_the_checkpoint(tmp_path, monkeypatch):
+    from mgrl.train import POISON_ENV, NonFiniteError
 
-    cfg = tiny_config(train={"poison_at_interval": 3})
+    monkeypatch.setenv(POISON_ENV, "3")  # test-only: NaN meta-parameters before interval 3
+    cfg = tiny_config()
     with pytest.raises(NonFiniteError, match=r"horizon=2 scheme=uniform seed\(s\) \[0\] at interval 3"):
         run_training(cfg, 2, "uniform", [0], tmp_path, progress=False)
-    cdir = checkpoint_dir(tmp_path, cfg.for_run(2, "uniform", (0,)).hash())
+    cdir = checkpoint_dir(tmp_path, run_config(cfg, 2, "uniform", (0,)).hash())
     latest = ckpt.list_checkpoints(cdir)[-1]
     assert latest.name == "interval_000002"
     template = jax.eval_shape(make_train(cfg, 2, "uniform").init, jnp.asarray([0]))

@@ -1,10 +1,13 @@
-"""Command line: ``python -m mgrl train|probe|validate|aggregate|claims|figure|columns``.
+"""Command line of the pipeline: ``python -m mgrl <command>`` (``--help`` lists them).
 
-Examples::
+Every command that needs the experiment reads its config itself (``--config`` YAML or
+``--config-json``, how the Snakemake rules pass exactly the config they run). Examples::
 
     python -m mgrl train --config config.yaml --horizon 4 --scheme uniform --seed 0 --out results/runs/x
     python -m mgrl validate --config config.yaml
     python -m mgrl columns          # the metric columns as a Markdown table
+    python -m mgrl schema           # the JSON schema of a config (workflow/schemas/config.schema.yaml)
+    python -m mgrl config-docs      # every config key (config/README.md)
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ import logging
 import os
 import sys
 
-from mgrl.config import (BASELINE_SCHEME, ClaimsConfig, ConfigError, ExperimentConfig,
-                         config_from_dict, load_config, sensitivity_gamma)
+from mgrl.config import (AnalysisConfig, ConfigError, ExperimentConfig, analysis_config_from_dict,
+                         config_from_dict, read_yaml)
+from mgrl.estimators import BASELINE_SCHEME
 
 
 def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,14 +30,16 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
                        "(how the Snakemake rules pass exactly the config they run)")
 
 
-def _load(args) -> "ExperimentConfig":
+def _load(args) -> tuple[ExperimentConfig, AnalysisConfig]:
+    """The experiment and its analysis sections from ``--config`` or ``--config-json``."""
     if args.config_json is not None:
         try:
             raw = json.loads(args.config_json)
         except json.JSONDecodeError as err:
             raise ConfigError("<config-json>", f"not valid JSON: {err}") from err
-        return config_from_dict(raw)
-    return load_config(args.config)
+    else:
+        raw = read_yaml(args.config)
+    return config_from_dict(raw), analysis_config_from_dict(raw)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,10 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check a config and exit")
     _add_config_arguments(validate)
 
-    aliases_help = ("'K:alias=trained;...': schemes with the same weights as another at K, trained "
-                    "once (default: all schemes alias the K = 1 run)")
     agg = sub.add_parser("aggregate", help="concatenate Parquet files and write summary tables")
     agg.add_argument("kind", choices=("training", "probes", "sensitivity"))
+    _add_config_arguments(agg)
     agg.add_argument("--inputs", nargs="*", default=[], help="per-job Parquet files (sensitivity: "
                      "the fixed-gamma runs, possibly none)")
     agg.add_argument("--samples", nargs="*", default=[], help="probes: per-seed samples Parquet")
@@ -73,66 +78,39 @@ def _parser() -> argparse.ArgumentParser:
     agg.add_argument("--out-samples", help="probes: aggregated samples Parquet")
     agg.add_argument("--table", nargs="+", required=True,
                      help="summary table(s): CSV; sensitivity: CSV and HTML")
-    agg.add_argument("--schemes", required=True, help="comma-separated scheme names, in order")
-    agg.add_argument("--aliases", help=aliases_help)
-    agg.add_argument("--extra-estimators", default="",
-                     help="probes: bmg / outer-critic schemes, left out of the variance-reduction "
-                          "table (their raw variance has another scale)")
 
     claims = sub.add_parser("claims", help="the C1-C5 claims table from aggregated data")
+    _add_config_arguments(claims)
     claims.add_argument("--training", required=True)
     claims.add_argument("--probe-summary", required=True)
-    claims.add_argument("--schemes", required=True)
-    claims.add_argument("--aliases", help=aliases_help)
-    claims.add_argument("--extra-estimators", default="",
-                        help="comma-separated bmg / outer-critic schemes: rows E1, E2 instead of C3, C4")
-    claims.add_argument("--return-margin", type=float, default=ClaimsConfig.return_margin,
-                        help="delta of C4/C5 as a fraction of the a2c final return (claims.return_margin)")
     claims.add_argument("--out-md", required=True)
     claims.add_argument("--out-csv", required=True)
     claims.add_argument("--out-html", help="the table as a small HTML page (the Snakemake report)")
 
     fig = sub.add_parser("figure", help="render one figure (PNG and PDF)")
     fig.add_argument("name")
+    _add_config_arguments(fig)
     fig.add_argument("--training")
     fig.add_argument("--probe-summary")
     fig.add_argument("--sensitivity")
-    fig.add_argument("--schemes", required=True)
-    fig.add_argument("--aliases", help=aliases_help)
-    fig.add_argument("--extra-estimators", default="",
-                     help="bmg / outer-critic schemes: left out of mixing-only figures")
     fig.add_argument("--out", required=True, help="PNG path; the PDF goes beside it")
 
     columns = sub.add_parser("columns", help="print documented Parquet columns as Markdown")
     columns.add_argument("--kind", choices=("training", "probe-summary", "probe-samples"),
                          default="training")
+    sub.add_parser("schema", help="print the config's JSON schema (YAML), generated from mgrl.config")
+    sub.add_parser("config-docs", help="print the Markdown reference of every config key")
     return parser
-
-
-def _names(text: str) -> list[str]:
-    return [name for name in (text or "").split(",") if name]
-
-
-def _mixing_schemes(args) -> list[str]:
-    """--schemes without --extra-estimators: the weightings of one policy-gradient meta-loss."""
-    return [s for s in args.schemes.split(",") if s not in _names(args.extra_estimators)]
-
-
-def _aliases(args) -> dict:
-    from mgrl import analysis
-    from mgrl.config import parse_aliases
-
-    if args.aliases is None:
-        return analysis.k1_aliases(args.schemes.split(","))
-    return parse_aliases(args.aliases)
 
 
 def _aggregate(args) -> None:
     from mgrl import analysis
+    from mgrl.estimators import mixing_schemes, scheme_aliases
     from mgrl.io import read_parquet, read_parquets, write_parquet_atomic, write_text_atomic
     from mgrl.metrics import COLUMNS
 
-    schemes, aliases = args.schemes.split(","), _aliases(args)
+    cfg, _ = _load(args)
+    aliases = scheme_aliases(cfg)
     if args.kind == "sensitivity":
         frame = read_parquets(args.inputs) if args.inputs else _empty_frame(COLUMNS)
         write_parquet_atomic(frame, args.out)
@@ -155,7 +133,7 @@ def _aggregate(args) -> None:
             write_parquet_atomic(read_parquets(args.samples), args.out_samples)
         expanded = analysis.expand_aliases(frame, aliases)
         tables = [analysis.estimator_table(expanded),
-                  analysis.variance_reduction_table(expanded, _mixing_schemes(args))]
+                  analysis.variance_reduction_table(expanded, mixing_schemes(cfg))]
     for table, path in zip(tables, args.table):
         write_text_atomic(path, table.to_csv(index=False))
 
@@ -168,12 +146,13 @@ def _empty_frame(columns) -> "object":
 
 def _claims(args) -> None:
     from mgrl import analysis
+    from mgrl.estimators import extra_estimators, scheme_aliases
     from mgrl.io import read_parquet, write_text_atomic
 
+    cfg, analysis_cfg = _load(args)
     claims = analysis.claims_table(read_parquet(args.training), read_parquet(args.probe_summary),
-                                   args.schemes.split(","), return_margin=args.return_margin,
-                                   aliases=_aliases(args),
-                                   extra_estimators=_names(args.extra_estimators))
+                                   list(cfg.schemes), return_margin=analysis_cfg.claims.return_margin,
+                                   aliases=scheme_aliases(cfg), extra_estimators=extra_estimators(cfg))
     write_text_atomic(args.out_csv, claims.to_csv(index=False))
     write_text_atomic(args.out_md, analysis.claims_markdown(claims))
     if args.out_html:
@@ -188,13 +167,15 @@ def _figure(args) -> None:
     import importlib
 
     from mgrl.analysis import expand_aliases
+    from mgrl.estimators import mixing_schemes, scheme_aliases
     from mgrl.figures import FIGURES
     from mgrl.io import read_parquet
 
     if args.name not in FIGURES:
         raise SystemExit(f"error: unknown figure '{args.name}' (known: {', '.join(FIGURES)})")
+    cfg, _ = _load(args)
     module = importlib.import_module(f"mgrl.figures.{args.name}")
-    aliases = _aliases(args)
+    aliases = scheme_aliases(cfg)
     data = {}
     for name in module.INPUTS:
         path = getattr(args, name)
@@ -204,7 +185,7 @@ def _figure(args) -> None:
         if name in ("training", "probe_summary") and getattr(module, "EXPAND_ALIASES", True):
             data[name] = expand_aliases(data[name], aliases)
     mixing_only = getattr(module, "MIXING_ONLY", False)  # weightings of one meta-loss only
-    module.plot(data, _mixing_schemes(args) if mixing_only else args.schemes.split(","), args.out)
+    module.plot(data, mixing_schemes(cfg) if mixing_only else list(cfg.schemes), args.out)
 
 
 def _enable_compilation_cache() -> None:
@@ -235,21 +216,24 @@ def main(argv: list[str] | None = None) -> int:
             for name, text in columns.items():
                 print(f"| `{name}` | {text} |")
             return 0
+        if args.command in ("schema", "config-docs"):
+            from mgrl import schema
+
+            print(schema.schema_yaml() if args.command == "schema" else schema.config_reference(),
+                  end="")
+            return 0
         if args.command in ("aggregate", "claims", "figure"):
             {"aggregate": _aggregate, "claims": _claims, "figure": _figure}[args.command](args)
             return 0
-        cfg = _load(args)
+        cfg, _ = _load(args)
         if args.command == "validate":
             print(f"{args.config or 'config'}: valid (hash {cfg.hash()})")
             return 0
         if args.command == "train":
-            cfg.scheme(args.scheme)  # unknown scheme -> ConfigError before any work
-            if (args.scheme == BASELINE_SCHEME or sensitivity_gamma(args.scheme) is not None) \
-                    and args.horizon != 1:
-                raise ConfigError("horizon", f"the '{args.scheme}' baseline needs --horizon 1")
-            if args.horizon < 1:
-                raise ConfigError("horizon", f"K must be >= 1, got {args.horizon}")
+            from mgrl.estimators import run_config
             from mgrl.train import run_training
+
+            run_config(cfg, args.horizon, args.scheme, args.seed)  # a bad run -> ConfigError now
 
             progress = {"auto": None, "bar": True, "lines": False}[args.progress]
             run_training(cfg, args.horizon, args.scheme, args.seed, args.out, progress=progress)

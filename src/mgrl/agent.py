@@ -34,8 +34,8 @@ import optax
 from mgrl import env as snake_env
 from mgrl.config import META_PARAMETERS, AgentConfig, EnvConfig, MetaConfig
 from mgrl.losses import (LossCoefficients, Rollout, a2c_loss_from_outputs, critic_values,
-                         kl_matching, outer_pg_from_logits, outer_pg_loss, outer_value_loss,
-                         rollout_advantages, rollout_outputs)
+                         kl_matching, mixed_outer_loss, outer_pg_from_logits, outer_pg_loss,
+                         outer_value_loss, rollout_advantages, rollout_outputs)
 from mgrl.networks import ActorCritic
 
 Eta = dict[str, chex.Array]  # {"gamma": logit, "lambda": logit}, scalars
@@ -312,7 +312,7 @@ class MetaGradientAgent:
             aux["outer"] = jnp.concatenate([aux["outer"][1:], last_outer[None]])
             aux["outer_advantages"] = jnp.concatenate(
                 [aux["outer_advantages"][1:], last_advantages[None]])
-        loss = jnp.sum(weights.astype(aux["outer"].dtype) * aux["outer"])
+        loss = mixed_outer_loss(aux["outer"], weights)
         return loss, (params, opt_state, env_carry, rollout, aux)
 
     def bmg_meta_loss(self, eta: Eta, state: AgentState, key: chex.PRNGKey, horizon: int,

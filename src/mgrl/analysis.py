@@ -16,8 +16,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from mgrl.config import BASELINE_SCHEME, ClaimsConfig, sensitivity_gamma
-from mgrl.io import DataFileError, read_parquet, read_parquets, write_text_atomic  # noqa: F401
+from mgrl.config import ClaimsConfig
+from mgrl.estimators import BASELINE_SCHEME, MIXING_BASES, is_baseline, sensitivity_gamma
 from mgrl.stats import (atanh_mean_ci, directional_verdict, equivalence_verdict, harm_verdict,
                         half_width, log_mean_ci, log_ratio_ci, logit_mean_ci, mean_ci)
 
@@ -27,35 +27,14 @@ PAPER_VARIANCE_REDUCTION = 3.0  # [paper] "cuts the variance about 3x on Snake"
 Aliases = Mapping[tuple[int, str], str]  # (K, scheme) -> scheme trained in its place
 
 
-def is_baseline(scheme: str) -> bool:
-    """True for runs without meta-learning: ``a2c`` and the sensitivity runs ``a2c_gamma<g>``."""
-    return scheme == BASELINE_SCHEME or sensitivity_gamma(scheme) is not None
-
-
-def k1_scheme(schemes: Sequence[str]) -> str:
-    """The scheme name under which the single K = 1 run of the weighting schemes is trained (all
-    weightings coincide at K = 1; ``bmg`` and outer-critic schemes do not, see
-    :func:`k1_aliases`)."""
-    return "last" if "last" in schemes else list(schemes)[0]
-
-
 def expand_aliases(frame: pd.DataFrame, aliases: Aliases) -> pd.DataFrame:
     """Copy the rows of each trained (K, scheme) to the schemes that alias it at that K
-    (:func:`mgrl.config.scheme_aliases`: identical weights, trained once), unless present."""
+    (:func:`mgrl.estimators.scheme_aliases`: one estimator, trained once), unless present."""
     present = set(zip(frame.horizon, frame.scheme))
     copies = [frame[(frame.horizon == horizon) & (frame.scheme == trained)].assign(scheme=alias)
               for (horizon, alias), trained in sorted(aliases.items())
               if (horizon, alias) not in present]
     return pd.concat([frame, *copies], ignore_index=True) if copies else frame
-
-
-def k1_aliases(schemes: Sequence[str]) -> dict[tuple[int, str], str]:
-    """The aliases of a config of weighting schemes only: all schemes at K = 1 are the K = 1 run.
-    The CLI's default when ``--aliases`` is not given; for configs with ``bmg`` or outer-critic
-    schemes pass ``--aliases`` (:func:`mgrl.config.scheme_aliases`, as the Snakemake rules do),
-    since those are estimators of their own at K = 1."""
-    trained = k1_scheme(schemes)
-    return {(1, s): trained for s in schemes if s != trained}
 
 
 # ------------------------------------------------------------------------------ training data --
@@ -182,8 +161,6 @@ def estimator_table(summary: pd.DataFrame) -> pd.DataFrame:
         row = {"horizon": horizon, "scheme": scheme, "seeds": int(g["seed"].nunique()),
                "states": int(len(g))}
         for col, kind in ESTIMATOR_STATISTICS.items():
-            if col not in g:
-                continue
             if kind == "bounded":  # x (M - 1) / M = 1 - ||mean unit vector||^2 lies in [0, 1]
                 bound = g["num_samples"] / (g["num_samples"] - 1)
                 per_seed = (g[col] / bound).groupby(g["seed"]).mean()
@@ -255,8 +232,8 @@ def claims_table(training: pd.DataFrame, summary: pd.DataFrame, schemes: Sequenc
       seed; holds if upper CI < 0, contradicted if (not holding and) lower CI > -delta, i.e. any
       harm is smaller than the margin. Power: half-width vs delta.
 
-    Otherwise ``inconclusive``. Schemes that are aliases of ``last`` at K_max (same weights) get no
-    C3/C4 row: they are the same estimator.
+    Otherwise ``inconclusive``. Schemes that are aliases of ``last`` at K_max (``aliases``:
+    :func:`mgrl.estimators.scheme_aliases`) get no C3/C4 row: they are the same estimator.
 
     ``extra_estimators`` (``bmg`` schemes and schemes with their own outer critic) get no C3/C4
     row; instead each is compared with ``last`` and ``uniform`` (those present) at K_max:
@@ -265,8 +242,7 @@ def claims_table(training: pd.DataFrame, summary: pd.DataFrame, schemes: Sequenc
       gradient compares with a policy-gradient one), as C2 with null 1.
     * E2 similar or higher return: final return extra - base, as C4.
     """
-    if aliases is None:
-        aliases = k1_aliases(schemes)
+    aliases = aliases or {}
     summary = expand_aliases(summary, aliases)
     training = expand_aliases(training, aliases)
     horizons = sorted(summary.horizon.unique())
@@ -362,7 +338,7 @@ def claims_table(training: pd.DataFrame, summary: pd.DataFrame, schemes: Sequenc
             f"half-width {half:.3g} vs delta {delta:.3g}: {_resolves(half, delta)} to decide")
 
     # E1, E2: each extra estimator (bmg, outer critic) against last and uniform at K_max
-    bases = [b for b in ("last", "uniform") if b in schemes and b not in extra_estimators]
+    bases = [b for b in MIXING_BASES if b in schemes and b not in extra_estimators]
     for scheme in extra_estimators:
         for base in bases:
             ratio_claim("E1", f"{scheme} has a higher signal-to-noise ratio than {base}",

@@ -13,9 +13,10 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
-# Modules whose content determines a stage's numbers (config.py and metrics.py are not listed:
-# the settings a job uses are already a Snakemake param and part of the config hash).
-TRAINING_MODULES = ("env", "networks", "losses", "agent", "train")
+# Modules whose content determines a stage's numbers. estimators decides what each scheme
+# computes; config.py and metrics.py are not listed: the settings a job uses are already a
+# Snakemake param and part of the config hash.
+TRAINING_MODULES = ("env", "networks", "losses", "estimators", "agent", "train")
 PROBE_MODULES = TRAINING_MODULES + ("probe", "stats")  # stats: the per-state statistics
 ANALYSIS_MODULES = ("analysis", "stats")
 

@@ -1,7 +1,7 @@
 """Metric columns and provenance of training runs (atomic Parquet output: :mod:`mgrl.io`).
 
-One row per (seed, logging interval). ``COLUMNS`` documents every column; the README table is
-generated from the same text (``python -m mgrl columns``).
+One row per (seed, logging interval). ``COLUMNS`` documents every column; the table in
+docs/outputs.md is generated from the same text (``python -m mgrl columns``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import pandas as pd
 
 from mgrl.code import TRAINING_MODULES, code_hash
 from mgrl.config import ExperimentConfig
-from mgrl.io import write_parquet_atomic  # noqa: F401  (its home is mgrl.io; train and probe import it here)
 
 COLUMNS: dict[str, str] = {
     "experiment": "experiment name (config `name`)",
@@ -52,9 +51,9 @@ COLUMNS: dict[str, str] = {
     "perf/interval_seconds": "wall time of the interval's compiled call",
     "perf/compile_seconds": "compile time of the job (same on every row)",
     "git_sha": "commit of the code that produced the row ('unknown' outside git)",
-    "config_hash": "sha256 prefix of the run's own settings (ExperimentConfig.for_run)",
+    "config_hash": "sha256 prefix of the run's own settings (mgrl.estimators.run_config)",
     "code_hash": "sha256 prefix of the source of the modules that computed the row (mgrl.code; "
-                 "training: env, networks, losses, agent, train; probes: those, probe and stats)",
+                 "training: env, networks, losses, estimators, agent, train; probes: those, probe and stats)",
     "jax_version": "jax version",
     "jumanji_version": "jumanji version",
     "haiku_version": "dm-haiku version",

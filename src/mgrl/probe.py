@@ -33,9 +33,9 @@ statistics recomputed, and the 2.5% and 97.5% quantiles reported (inside [-1, 1]
 Common random numbers: at a given (checkpoint interval, K) every scheme uses the same M keys, so
 schemes are compared on identical rollouts (a ``bmg`` window's first K updates are those of the
 K-step window); estimators that coincide (same weights, outer-advantage source and BMG L: all
-weighting schemes at K = 1) are sampled once and the samples are shared by every scheme that has
-them. A ``bmg`` sample is the gradient of its KL matching loss and a scheme with the outer critic
-takes A' from it (:class:`_Estimators`); their scale differs from a policy-gradient loss's, so
+weighting schemes at K = 1; :func:`mgrl.estimators.estimator_identity`) are sampled once and the
+samples are shared by every scheme that has them. A ``bmg`` sample is the gradient of its KL
+matching loss and a scheme with the outer critic takes A' from it (:class:`_Agents`); their scale differs from a policy-gradient loss's, so
 compare estimators by the scale-free statistics: cosine, SNR and ``direction_variance``.
 """
 
@@ -47,7 +47,6 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Sequence
 
 import chex
 import jax
@@ -57,12 +56,13 @@ import pandas as pd
 
 from mgrl import checkpoint as ckpt
 from mgrl import metrics as metrics_io
+from mgrl.io import write_parquet_atomic
 from mgrl.code import PROBE_MODULES, TRAINING_MODULES, code_hash
 from mgrl.agent import AgentState, MetaGradientAgent
-from mgrl.config import (BASELINE_SCHEME, META_PARAMETERS, ExperimentConfig, SchemeConfig,
-                         scheme_weights)
-from mgrl.stats import (CONFIDENCE_LEVEL, bootstrap_intervals,  # noqa: F401  (re-exported)
-                        estimator_statistics, estimator_statistics_from_samples)
+from mgrl.config import META_PARAMETERS, ExperimentConfig, SchemeConfig
+from mgrl.estimators import (BASELINE_SCHEME, bootstrap_steps, estimator_identity, exists_at,
+                             run_config, scheme_of, scheme_weights, uses_outer_critic)
+from mgrl.stats import bootstrap_intervals, estimator_statistics_from_samples
 from mgrl.train import make_agent, make_train
 
 log = logging.getLogger("mgrl")
@@ -103,8 +103,8 @@ SUMMARY_COLUMNS: dict[str, str] = {
     "horizon": "K, inner updates in the meta-gradient window",
     "scheme": "outer-loss weighting scheme name",
     "num_samples": "M, meta-gradient samples behind the row",
-    "probed_parameters": "comma-separated meta-parameters the aggregate statistics use (every one, "
-                         "learned or not: gamma,lambda)",
+    "probed_parameters": "comma-separated meta-parameters the statistics use: every one, learned or "
+                         "not (gamma,lambda)",
     **_statistic_columns("variance_trace", "trace of the per-component unbiased sample variance "
                                            "over the probed parameters"),
     **_statistic_columns("snr", "signal-to-noise ||mean||^2 / variance_trace (probed parameters)"),
@@ -142,14 +142,15 @@ def find_probe_checkpoint(
     """The checkpoint folder of ``interval`` in the a2c run ``run_dir`` that holds ``seed``.
 
     Looks at ``run_dir/checkpoints/<config hash>-<code hash>/interval_NNNNNN`` (the layout of
-    :func:`mgrl.train.run_training`) and ``run_dir/checkpoints/interval_NNNNNN``; the folder must
-    belong to ``cfg``: its manifest's config hash is that of ``cfg.for_run(1, "a2c", seeds)``, which
-    ignores probe sizes, other horizons and schemes, and its code hash that of today's training code. Returns (folder, the run's seeds [S]).
+    :func:`mgrl.train.run_training`); the folder must belong to ``cfg``: its manifest's config hash
+    is that of ``run_config(cfg, 1, "a2c", seeds)``, which ignores probe sizes, other horizons and
+    schemes, and its code hash that of today's training code. Returns (folder, the run's seeds [S]).
     """
     root = Path(run_dir) / "checkpoints"
     name = ckpt.path_of(root, interval).name
+    training_code = code_hash(TRAINING_MODULES)
     problems = []
-    for path in sorted(root.glob(f"*/{name}")) + [root / name]:
+    for path in sorted(root.glob(f"*/{name}")):
         if not (path / "manifest.json").is_file():
             continue
         try:
@@ -158,7 +159,7 @@ def find_probe_checkpoint(
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise ckpt.CheckpointError(
                 f"checkpoint {path}: unreadable manifest.json ({err})") from err
-        expected = cfg.for_run(SOURCE_HORIZON, SOURCE_SCHEME, tuple(seeds)).hash()
+        expected = run_config(cfg, SOURCE_HORIZON, SOURCE_SCHEME, seeds).hash()
         if int(seed) not in seeds:
             problems.append(f"{path} holds seeds {seeds}, not seed {seed}")
         elif manifest.get("run") != f"K{SOURCE_HORIZON}-{SOURCE_SCHEME}":
@@ -166,14 +167,14 @@ def find_probe_checkpoint(
         elif manifest.get("config_hash") != expected:
             problems.append(f"{path} belongs to another config (config_hash "
                             f"{manifest.get('config_hash')!r} != {expected!r})")
-        elif manifest.get("code_hash") != code_hash(TRAINING_MODULES):
+        elif manifest.get("code_hash") != training_code:
             problems.append(f"{path} was written by other training code (code_hash "
-                            f"{manifest.get('code_hash')!r} != {code_hash(TRAINING_MODULES)!r})")
+                            f"{manifest.get('code_hash')!r} != {training_code!r})")
         else:
             return path, seeds
     if not problems:
         raise ckpt.CheckpointError(
-            f"checkpoint {root / name} does not exist (nor {root}/<config hash>/{name}): the probe "
+            f"checkpoint {root}/<config hash>-<code hash>/{name} does not exist: the probe "
             f"needs interval {interval} of the '{SOURCE_SCHEME}' run, kept when it is listed in "
             f"probe.checkpoints")
     raise ckpt.CheckpointError(f"no usable checkpoint of interval {interval} for seed {seed}: "
@@ -195,7 +196,7 @@ def load_probe_state(
     path, seeds = find_probe_checkpoint(cfg, run_dir, seed, interval)
     trainer = make_train(cfg, SOURCE_HORIZON, SOURCE_SCHEME)
     template = jax.eval_shape(trainer.init, jnp.asarray(seeds))
-    run_cfg = cfg.for_run(SOURCE_HORIZON, SOURCE_SCHEME, tuple(seeds))  # as run_training stamps it
+    run_cfg = run_config(cfg, SOURCE_HORIZON, SOURCE_SCHEME, seeds)  # as run_training stamps it
     identity = metrics_io.run_identity(run_cfg, SOURCE_HORIZON, SOURCE_SCHEME, seeds)
     _, batched, _ = ckpt.load(path, template, identity)
     index = seeds.index(int(seed))
@@ -250,13 +251,6 @@ def sample_meta_gradients(
     return jax.lax.map(one_sample, keys, batch_size=samples_per_batch)
 
 
-def probed_parameters(cfg: ExperimentConfig) -> tuple[str, ...]:
-    """Meta-parameters the aggregate statistics use: all of them, learned or not (D = 2), so that
-    the cosine compares directions and the bias counts every component of the meta-gradient."""
-    del cfg  # every config: see the module docstring
-    return META_PARAMETERS
-
-
 # --------------------------------------------------------------------------------- statistics --
 
 SUMMARY_STATISTICS = ("variance_trace", "snr", "cosine_to_reference", "relative_error",
@@ -266,30 +260,19 @@ SUMMARY_STATISTICS = ("variance_trace", "snr", "cosine_to_reference", "relative_
 def summarise_samples(
     samples: np.ndarray,
     reference_samples: np.ndarray,
-    probed: Sequence[str],
     num_resamples: int,
     rng: np.random.Generator,
 ) -> dict[str, float]:
-    """One summary row's statistics from samples [M, 2] and reference samples [M_ref, 2].
-
-    The aggregate statistics (:data:`SUMMARY_STATISTICS`) use the ``probed`` components; the
-    per-parameter columns cover every meta-parameter (one D = 2 pass with its own CIs, shared
-    with the aggregate pass when every parameter is probed).
-    """
+    """One summary row's statistics from samples [M, D] and reference samples [M_ref, D], D = 2:
+    every meta-parameter's component, learned or not (see the module docstring)."""
     samples = np.asarray(samples, np.float64)
     reference_samples = np.asarray(reference_samples, np.float64)
     every = estimator_statistics_from_samples(samples, reference_samples)
     every_ci = bootstrap_intervals(samples, reference_samples, num_resamples, rng)
-    columns = [META_PARAMETERS.index(p) for p in probed]
-    if len(columns) == len(META_PARAMETERS):
-        point, ci = every, every_ci
-    else:
-        point = estimator_statistics_from_samples(samples[:, columns], reference_samples[:, columns])
-        ci = bootstrap_intervals(samples[:, columns], reference_samples[:, columns], num_resamples, rng)
     row: dict[str, float] = {}
     for name in SUMMARY_STATISTICS:
-        row[name] = float(point[name])
-        row[f"{name}_lo"], row[f"{name}_hi"] = (float(v) for v in ci[name])
+        row[name] = float(every[name])
+        row[f"{name}_lo"], row[f"{name}_hi"] = (float(v) for v in every_ci[name])
     reference_variance = (reference_samples.var(axis=0, ddof=1) if len(reference_samples) > 1
                           else np.zeros(len(META_PARAMETERS)))
     for d, p in enumerate(META_PARAMETERS):
@@ -316,37 +299,25 @@ def _sample_frame(values: np.ndarray, base: dict) -> pd.DataFrame:
     })
 
 
-def _probe_schemes(cfg: ExperimentConfig, horizon: int) -> dict[str, tuple[float, ...]]:
-    """Scheme name -> weights [K]; custom schemes only at their own K (as in training)."""
-    out = {}
-    for name, scheme in cfg.schemes.items():
-        if scheme.kind == "custom" and len(scheme.weights) != horizon:
-            continue
-        out[name] = scheme_weights(scheme, horizon)
-    return out
-
-
-class _Estimators:
+class _Agents:
     """The agents that draw each scheme's samples, one per distinct (outer critic, L).
 
     Every agent has the network of the probed a2c state (with an outer critic when any scheme uses
     one); a scheme's agent takes its outer advantages from the outer critic if the scheme uses it
-    (:meth:`ExperimentConfig.uses_outer_critic`) and is a BMG agent with the scheme's L for a
+    (:func:`mgrl.estimators.uses_outer_critic`) and is a BMG agent with the scheme's L for a
     ``bmg`` scheme. The reference (``last`` at K_ref) uses ``agent.outer_critic``.
     """
 
     def __init__(self, cfg: ExperimentConfig):
         self.cfg = cfg
-        self.network_outer_critic = cfg.uses_outer_critic(SOURCE_SCHEME)
+        self.network_outer_critic = uses_outer_critic(cfg, SOURCE_SCHEME)
         self._agents: dict[tuple[bool, int], MetaGradientAgent] = {}
 
-    def key(self, scheme: str | None) -> tuple[bool, int]:
-        if scheme is None:
-            return self.cfg.agent.outer_critic, 0
-        return self.cfg.uses_outer_critic(scheme), self.cfg.scheme(scheme).bmg_steps
-
     def agent(self, scheme: str | None) -> MetaGradientAgent:
-        key = self.key(scheme)
+        if scheme is None:
+            key = self.cfg.agent.outer_critic, 0
+        else:
+            key = uses_outer_critic(self.cfg, scheme), bootstrap_steps(scheme_of(self.cfg, scheme))
         if key not in self._agents:
             outer_critic, steps = key
             cfg = dataclasses.replace(self.cfg, agent=dataclasses.replace(
@@ -378,8 +349,7 @@ def run_probe(
         samples_per_batch = cfg.probe.samples_per_batch
     seed = int(seed)
     probe_cfg = cfg.probe
-    estimators = _Estimators(cfg)
-    probed = probed_parameters(cfg)
+    agents = _Agents(cfg)
     provenance = metrics_io.provenance(cfg, PROBE_MODULES)
     reference_weights = jnp.asarray(
         scheme_weights(SchemeConfig("last"), probe_cfg.reference_horizon), jnp.float32)
@@ -390,7 +360,7 @@ def run_probe(
         t = time.perf_counter()
         keys = reference_keys(seed, interval, probe_cfg.reference_samples)
         reference = np.asarray(sample_meta_gradients(
-            estimators.agent(None), state, keys, reference_weights,
+            agents.agent(None), state, keys, reference_weights,
             samples_per_batch=samples_per_batch))
         log.info("probe seed %d interval %d: reference (K=%d, %d samples) in %.1fs",
                  seed, interval, probe_cfg.reference_horizon, probe_cfg.reference_samples,
@@ -400,15 +370,16 @@ def run_probe(
             where, role="reference", horizon=probe_cfg.reference_horizon, scheme="last")))
         for horizon in cfg.horizons:
             keys = probe_keys(seed, interval, horizon, probe_cfg.num_samples)
-            by_weights: dict[tuple, np.ndarray] = {}
+            by_estimator: dict[tuple, np.ndarray] = {}
             t = time.perf_counter()
-            for scheme, weights in _probe_schemes(cfg, horizon).items():
-                estimator = (weights, estimators.key(scheme))
-                if estimator not in by_weights:
-                    by_weights[estimator] = np.asarray(sample_meta_gradients(
-                        estimators.agent(scheme), state, keys, jnp.asarray(weights, jnp.float32),
+            for scheme in [s for s in cfg.schemes if exists_at(cfg.schemes[s], horizon)]:
+                estimator = estimator_identity(cfg, scheme, horizon)
+                if estimator not in by_estimator:
+                    weights = scheme_weights(cfg.schemes[scheme], horizon)
+                    by_estimator[estimator] = np.asarray(sample_meta_gradients(
+                        agents.agent(scheme), state, keys, jnp.asarray(weights, jnp.float32),
                         samples_per_batch=samples_per_batch))
-                samples = by_weights[estimator]
+                samples = by_estimator[estimator]
                 if not np.all(np.isfinite(samples)):
                     log.warning("probe seed %d interval %d K=%d %s: non-finite meta-gradients",
                                 seed, interval, horizon, scheme)
@@ -417,19 +388,19 @@ def run_probe(
                 rng = np.random.default_rng([seed, interval, horizon])  # same resamples per scheme
                 summary_rows.append(dict(
                     where, horizon=horizon, scheme=scheme, num_samples=probe_cfg.num_samples,
-                    probed_parameters=",".join(probed),
-                    **summarise_samples(samples, reference, probed, probe_cfg.bootstrap, rng),
+                    probed_parameters=",".join(META_PARAMETERS),
+                    **summarise_samples(samples, reference, probe_cfg.bootstrap, rng),
                     reference_horizon=probe_cfg.reference_horizon,
                     reference_samples=probe_cfg.reference_samples,
                     bootstrap_resamples=probe_cfg.bootstrap))
-            log.info("probe seed %d interval %d K=%d: %d samples x %d weightings in %.1fs",
-                     seed, interval, horizon, probe_cfg.num_samples, len(by_weights),
+            log.info("probe seed %d interval %d K=%d: %d samples x %d estimators in %.1fs",
+                     seed, interval, horizon, probe_cfg.num_samples, len(by_estimator),
                      time.perf_counter() - t)
     samples_frame = _typed(pd.concat(sample_frames, ignore_index=True), SAMPLE_COLUMNS)
     summary_frame = _typed(pd.DataFrame(summary_rows), SUMMARY_COLUMNS)
     out_dir = Path(out_dir)
-    metrics_io.write_parquet_atomic(samples_frame, out_dir / "samples.parquet")
-    metrics_io.write_parquet_atomic(summary_frame, out_dir / "summary.parquet")
+    write_parquet_atomic(samples_frame, out_dir / "samples.parquet")
+    write_parquet_atomic(summary_frame, out_dir / "summary.parquet")
     log.info("probe seed %d: wrote %d samples and %d summary rows to %s",
              seed, len(samples_frame), len(summary_frame), out_dir)
     return samples_frame, summary_frame

@@ -30,7 +30,6 @@ from scipy import special as _special  # stdtrit: the t quantile, without scipy.
 
 CONFIDENCE_LEVEL = 0.95
 HOLDS, CONTRADICTED, INCONCLUSIVE = "holds", "contradicted", "inconclusive"
-VERDICTS = (HOLDS, CONTRADICTED, INCONCLUSIVE)
 _COSINE_CLIP = 1.0 - 1e-12  # atanh(+-1) is infinite: a mean cosine of exactly +-1 is clipped
 
 

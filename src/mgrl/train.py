@@ -29,9 +29,11 @@ import pandas as pd
 
 from mgrl import checkpoint as ckpt
 from mgrl import metrics as metrics_io
+from mgrl.io import write_parquet_atomic
 from mgrl.agent import AgentState, MetaGradientAgent
 from mgrl.code import TRAINING_MODULES, code_hash
-from mgrl.config import BASELINE_SCHEME, ExperimentConfig, SchemeConfig, scheme_weights, stable_hash
+from mgrl.config import ExperimentConfig, SchemeConfig, stable_hash
+from mgrl.estimators import bootstrap_steps, run_config, scheme_of, scheme_weights
 from mgrl.networks import make_actor_critic
 
 log = logging.getLogger("mgrl")
@@ -93,16 +95,6 @@ class Trainer:
         return self.executable(state)(state, self.weights)
 
 
-def run_config(cfg: ExperimentConfig, scheme: str) -> ExperimentConfig:
-    """The config a run actually uses: the baseline learns no meta-parameter, and
-    ``agent.outer_critic`` is the scheme's (:meth:`ExperimentConfig.uses_outer_critic`)."""
-    cfg = dataclasses.replace(cfg, agent=dataclasses.replace(
-        cfg.agent, outer_critic=cfg.uses_outer_critic(scheme)))
-    if scheme == BASELINE_SCHEME:
-        return dataclasses.replace(cfg, meta=dataclasses.replace(cfg.meta, learn=()))
-    return cfg
-
-
 def make_agent(cfg: ExperimentConfig, scheme: SchemeConfig | None = None,
                outer_critic_network: bool | None = None) -> MetaGradientAgent:
     """The agent of ``cfg`` (its ``agent.outer_critic`` says where A' comes from) for ``scheme``
@@ -113,7 +105,7 @@ def make_agent(cfg: ExperimentConfig, scheme: SchemeConfig | None = None,
         outer_critic_network = cfg.agent.outer_critic
     network = make_actor_critic(cfg.network, dtype=dtype, outer_critic=outer_critic_network)
     return MetaGradientAgent(cfg.env, cfg.agent, cfg.meta, network,
-                             bootstrap_steps=scheme.bmg_steps if scheme is not None else 0)
+                             bootstrap_steps=bootstrap_steps(scheme) if scheme is not None else 0)
 
 
 def program_settings(cfg: ExperimentConfig) -> str:
@@ -137,12 +129,10 @@ def make_train(cfg: ExperimentConfig, horizon: int, scheme: str, *, reuse: bool 
     probes and resumed runs in one process trace, lower and compile it once). ``reuse=False``
     builds a fresh program (tests that count compilations).
     """
-    if scheme == BASELINE_SCHEME and horizon != 1:
-        raise ValueError(f"the '{BASELINE_SCHEME}' baseline has horizon 1, got {horizon}")
-    scheme_cfg = cfg.scheme(scheme)
-    cfg = run_config(cfg, scheme)
+    scheme_cfg = scheme_of(cfg, scheme)
+    cfg = run_config(cfg, horizon, scheme)
     weights = jnp.asarray(scheme_weights(scheme_cfg, horizon), jnp.float32)
-    key = (program_settings(cfg), int(horizon), scheme_cfg.bmg_steps)
+    key = (program_settings(cfg), int(horizon), bootstrap_steps(scheme_cfg))
     program = _PROGRAMS.get(key) if reuse else None
     if program is None:
         program = _build_program(cfg, int(horizon), scheme_cfg)
@@ -228,7 +218,7 @@ def run_training(
     """
     out_dir = Path(out_dir)
     seeds = [int(s) for s in seeds]
-    cfg = cfg.for_run(horizon, scheme, tuple(seeds))
+    cfg = run_config(cfg, horizon, scheme, seeds)
     trainer = make_train(cfg, horizon, scheme)
     identity = metrics_io.run_identity(cfg, horizon, scheme, seeds)
     # Checkpoints are namespaced by the run's config and code hashes: a changed config or changed
@@ -253,9 +243,10 @@ def run_training(
 
     total = cfg.train.num_intervals
     bar = _progress(identity["run"], start, total, progress)
+    poison_at = int(os.environ.get(POISON_ENV) or 0)
     done_here = 0
     for interval in range(start + 1, total + 1):
-        if cfg.train.poison_at_interval == interval:  # test-only failure injection
+        if interval == poison_at:  # test-only failure injection
             state = state._replace(eta=jax.tree.map(lambda x: x * jnp.nan, state.eta))
         t = time.perf_counter()
         state, m = compiled(state, trainer.weights)
@@ -290,11 +281,12 @@ def run_training(
     if bar is not None:
         bar.close()
     frame = metrics_io.to_frame(rows, identity)
-    metrics_io.write_parquet_atomic(frame, out_dir / "metrics.parquet")
+    write_parquet_atomic(frame, out_dir / "metrics.parquet")
     return frame
 
 
 HOLD_ENV = "MGRL_TEST_HOLD"  # test-only: "<interval>:<folder>", see _hold_if_asked
+POISON_ENV = "MGRL_TEST_POISON"  # test-only: "<interval>": NaN meta-parameters before that interval
 
 
 def _hold_if_asked(interval: int, run: str, seeds: Sequence[int]) -> None:

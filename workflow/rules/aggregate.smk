@@ -1,8 +1,9 @@
 # Per-job Parquet files -> one dataset per kind, summary tables (mean, 95% CI over seeds) and the
-# claims table (also as HTML in the Snakemake report).
+# claims table (also as HTML in the Snakemake report). Each command reads the config itself.
 
 
 rule aggregate_training:
+    """Concatenate the training runs; final return per (K, scheme) with CIs over seeds."""
     input:
         runs=distinct_training_outputs(),
         code=ANALYSIS_CODE,
@@ -12,16 +13,16 @@ rule aggregate_training:
     log:
         f"{LOGS}/aggregate_training.log",
     params:
-        schemes=SCHEMES_ARG,
-        aliases=ALIASES_ARG,
+        config=CONFIG_JSON,
     conda:
         "../../envs/mgrl.yaml"
     shell:
-        "python -m mgrl aggregate training --inputs {input.runs} --out {output.dataset} "
-        "--table {output.table} --schemes {params.schemes} --aliases={params.aliases:q} > {log} 2>&1"
+        "python -m mgrl aggregate training --config-json {params.config:q} --inputs {input.runs} "
+        "--out {output.dataset} --table {output.table} > {log} 2>&1"
 
 
 rule aggregate_probes:
+    """Concatenate the probes; estimator statistics and variance reduction per (K, scheme)."""
     input:
         summaries=probe_outputs("summary"),
         samples=probe_outputs("samples"),
@@ -34,19 +35,18 @@ rule aggregate_probes:
     log:
         f"{LOGS}/aggregate_probes.log",
     params:
-        schemes=SCHEMES_ARG,
-        aliases=ALIASES_ARG,
-        extra=EXTRA_ESTIMATORS_ARG,
+        config=CONFIG_JSON,
     conda:
         "../../envs/mgrl.yaml"
     shell:
-        "python -m mgrl aggregate probes --inputs {input.summaries} --samples {input.samples} "
+        "python -m mgrl aggregate probes --config-json {params.config:q} "
+        "--inputs {input.summaries} --samples {input.samples} "
         "--out {output.dataset} --out-samples {output.samples} "
-        "--table {output.estimators} {output.reduction} --schemes {params.schemes} "
-        "--aliases={params.aliases:q} --extra-estimators={params.extra:q} > {log} 2>&1"
+        "--table {output.estimators} {output.reduction} > {log} 2>&1"
 
 
 rule claims:
+    """The claims table: C1-C5 (and E1, E2) with CIs, verdicts, criteria and power."""
     input:
         training="results/metrics/training.parquet",
         probes="results/metrics/probe_summary.parquet",
@@ -58,15 +58,10 @@ rule claims:
     log:
         f"{LOGS}/claims.log",
     params:
-        schemes=SCHEMES_ARG,
-        aliases=ALIASES_ARG,
-        extra=EXTRA_ESTIMATORS_ARG,
-        return_margin=ANALYSIS_CFG.claims.return_margin,
+        config=CONFIG_JSON,
     conda:
         "../../envs/mgrl.yaml"
     shell:
-        "python -m mgrl claims --training {input.training} --probe-summary {input.probes} "
-        "--schemes {params.schemes} --aliases={params.aliases:q} "
-        "--extra-estimators={params.extra:q} --return-margin {params.return_margin} "
-        "--out-md {output.md} --out-csv {output.csv} "
+        "python -m mgrl claims --config-json {params.config:q} --training {input.training} "
+        "--probe-summary {input.probes} --out-md {output.md} --out-csv {output.csv} "
         "--out-html {output.html} > {log} 2>&1"

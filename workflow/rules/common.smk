@@ -9,13 +9,16 @@ from snakemake.utils import validate
 
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 from mgrl.code import ANALYSIS_MODULES, PROBE_MODULES, TRAINING_MODULES, module_paths  # noqa: E402
-from mgrl.config import BASELINE_SCHEME, ConfigError, config_from_dict  # noqa: E402
+from mgrl.config import ConfigError, analysis_config_from_dict, config_from_dict  # noqa: E402
+from mgrl.estimators import (BASELINE_SCHEME, distinct_training_runs, run_config,  # noqa: E402
+                             sensitivity_schemes)
 from mgrl.figures import FIGURES, figure_inputs  # noqa: E402
 
 # mgrl's own check first: its messages name the offending dotted key; then the JSON schema
-# (types, descriptions, defaults), which also fills in defaults.
+# generated from the same settings classes (python -m mgrl schema), which fills in defaults.
 try:
     CFG = config_from_dict(config)
+    ANALYSIS_CFG = analysis_config_from_dict(config)
 except ConfigError as err:
     raise WorkflowError(f"invalid configuration: {err}") from None
 validate(config, schema="../schemas/config.schema.yaml")
@@ -24,8 +27,9 @@ NAME = CFG.name
 RUNS = f"results/runs/{NAME}"
 PROBES = f"results/probes/{NAME}"
 LOGS = f"results/logs/{NAME}"
-SCHEMES = list(CFG.schemes)
-SCHEMES_ARG = ",".join(SCHEMES)
+BENCHMARKS = f"results/benchmarks/{NAME}"
+# The whole config, as the analysis rules read it (schemes, aliases, extra estimators, margins).
+CONFIG_JSON = json.dumps(config, sort_keys=True)
 # The source files each stage runs are inputs of its rules: editing them reruns that stage and
 # everything downstream (training code: training, probes, aggregates, claims, figures; analysis
 # code: aggregates, claims, figures; one figure's module: that figure).
@@ -36,6 +40,19 @@ ANALYSIS_CODE = module_paths(ANALYSIS_MODULES, PACKAGE)
 # Jobs run `python -m mgrl` from this checkout's src/ (installed or not, local or on a cluster node,
 # where the job re-reads this file before running its command).
 shell.prefix(f'export PYTHONPATH="{workflow.basedir}/src${{{{PYTHONPATH:+:$PYTHONPATH}}}}"; ')
+
+# Every distinct (K, scheme) once (schemes that coincide at K are trained once: all weightings at
+# K = 1), plus the a2c baseline and, per fixed gamma of `sensitivity.gammas` other than
+# agent.gamma_init, the baseline at that gamma (scheme wildcard a2c_gamma<g>).
+TRAINING_RUNS = distinct_training_runs(CFG)
+SENSITIVITY_SCHEMES = sensitivity_schemes(CFG, ANALYSIS_CFG.sensitivity.gammas)
+
+
+wildcard_constraints:
+    horizon=r"\d+",
+    scheme="|".join(map(re.escape, list(CFG.schemes) + [BASELINE_SCHEME] + SENSITIVITY_SCHEMES)),
+    group=r"seed\d+(-\d+)*",
+    seed=r"\d+",
 
 
 def seed_groups():
@@ -58,8 +75,8 @@ def probe_outputs(kind):
 
 
 def run_config_json(wildcards):
-    """Exactly the settings one training job depends on (see ExperimentConfig.for_run)."""
-    run = CFG.for_run(int(wildcards.horizon), wildcards.scheme, tuple(group_seeds(wildcards.group)))
+    """Exactly the settings one training job depends on (mgrl.estimators.run_config)."""
+    run = run_config(CFG, int(wildcards.horizon), wildcards.scheme, group_seeds(wildcards.group))
     return json.dumps(run.to_dict(), sort_keys=True)
 
 
@@ -70,57 +87,17 @@ def probe_config_json(wildcards):
     return json.dumps(dataclasses.replace(CFG, seeds=(int(wildcards.seed),)).to_dict(), sort_keys=True)
 
 
-def final_outputs():
-    figures = [f"results/figures/{name}.png" for name in FIGURES]
-    tables = ["results/tables/claims.md", "results/tables/claims.csv",
-              "results/tables/learning.csv", "results/tables/estimators.csv",
-              "results/tables/variance_reduction.csv"]
-    return figures + tables
-
-
-wildcard_constraints:
-    horizon=r"\d+",
-    scheme="|".join(map(re.escape, SCHEMES + [BASELINE_SCHEME])),
-    group=r"seed\d+(-\d+)*",
-    seed=r"\d+",
-
-
-# ---- Analysis settings, scheme aliases and the gamma-sensitivity sweep (issue 10). ----
-from mgrl.config import (analysis_config_from_dict, extra_estimators, format_aliases,  # noqa: E402
-                         scheme_aliases, sensitivity_schemes)
-
-ANALYSIS_CFG = analysis_config_from_dict(config)  # already checked by config_from_dict above
-# (K, scheme) -> the scheme trained in its place: schemes with identical weights at K are one
-# estimator, trained once (all schemes at K = 1; e.g. lambda_0.5 and uniform at K = 2).
-ALIASES = scheme_aliases(CFG)
-ALIASES_ARG = format_aliases(ALIASES)
-# bmg and own-outer-critic schemes: compared with last and uniform (claims E1, E2), not as mixing.
-EXTRA_ESTIMATORS_ARG = ",".join(extra_estimators(CFG))
-# The a2c baseline at each fixed gamma of `sensitivity.gammas` (the one equal to agent.gamma_init
-# is the a2c run itself); they reuse the `train` rule under the scheme wildcard a2c_gamma<g>.
-SENSITIVITY_SCHEMES = sensitivity_schemes(CFG, ANALYSIS_CFG)
-
-
-def distinct_training_runs():
-    """(horizon, scheme) of every meta-learning job plus a2c, each distinct estimator once."""
-    runs = [(1, BASELINE_SCHEME)]
-    for horizon in CFG.horizons:
-        for scheme in SCHEMES:
-            custom = CFG.schemes[scheme].kind == "custom"
-            if (horizon, scheme) in ALIASES or custom and len(CFG.schemes[scheme].weights) != horizon:
-                continue
-            runs.append((horizon, scheme))
-    return runs
-
-
 def distinct_training_outputs():
-    return [f"{RUNS}/K{h}/{s}/{g}/metrics.parquet" for h, s in distinct_training_runs()
-            for g in seed_groups()]
+    return [f"{RUNS}/K{h}/{s}/{g}/metrics.parquet" for h, s in TRAINING_RUNS for g in seed_groups()]
 
 
 def sensitivity_outputs():
     return [f"{RUNS}/K1/{s}/{g}/metrics.parquet" for s in SENSITIVITY_SCHEMES for g in seed_groups()]
 
 
-wildcard_constraints:
-    scheme="|".join(map(re.escape, SCHEMES + [BASELINE_SCHEME] + SENSITIVITY_SCHEMES)),
+def final_outputs():
+    figures = [f"results/figures/{name}.png" for name in FIGURES]
+    tables = ["results/tables/claims.md", "results/tables/claims.csv",
+              "results/tables/learning.csv", "results/tables/estimators.csv",
+              "results/tables/variance_reduction.csv"]
+    return figures + tables

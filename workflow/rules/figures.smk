@@ -12,6 +12,7 @@ FIGURE_INPUTS = {f: figure_inputs(f) for f in FIGURES}
 for _figure in FIGURES:
 
     rule:
+        """Render one figure (PNG and PDF) from the aggregated datasets."""
         name:
             f"figure_{_figure}"
         input:
@@ -30,15 +31,12 @@ for _figure in FIGURES:
             f"{LOGS}/figure_{_figure}.log",
         params:
             figure=_figure,
-            schemes=SCHEMES_ARG,
-            aliases=ALIASES_ARG,
-            extra=EXTRA_ESTIMATORS_ARG,
+            config=CONFIG_JSON,
             data=lambda wc, input: " ".join(
                 f"--{key.replace('_', '-')} {input[key]}" for key in FIGURE_DATA if key in input.keys()
             ),
         conda:
             "../../envs/mgrl.yaml"
         shell:
-            "python -m mgrl figure {params.figure} {params.data} --schemes {params.schemes} "
-            "--aliases={params.aliases:q} --extra-estimators={params.extra:q} --out {output.png} "
-            "> {log} 2>&1"
+            "python -m mgrl figure {params.figure} --config-json {params.config:q} {params.data} "
+            "--out {output.png} > {log} 2>&1"

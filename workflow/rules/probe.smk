@@ -2,6 +2,7 @@
 
 
 rule probe:
+    """Draw meta-gradient samples of every (K, scheme) on one seed's saved a2c states."""
     input:
         run=lambda wc: f"{RUNS}/K1/{BASELINE_SCHEME}/{group_of(wc.seed)}/metrics.parquet",
         code=PROBE_CODE,
@@ -10,6 +11,8 @@ rule probe:
         samples=f"{PROBES}/seed{{seed}}/samples.parquet",
     log:
         f"{LOGS}/probe/seed{{seed}}.log",
+    benchmark:
+        f"{BENCHMARKS}/probe/seed{{seed}}.tsv"
     params:
         probe_config=probe_config_json,
         run_dir=lambda wc, input: os.path.dirname(input.run),

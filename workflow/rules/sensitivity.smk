@@ -3,6 +3,7 @@
 
 
 rule aggregate_sensitivity:
+    """Final return against gamma: the fixed-gamma a2c runs beside every meta-learned run."""
     input:
         runs=sensitivity_outputs(),
         training="results/metrics/training.parquet",
@@ -18,10 +19,10 @@ rule aggregate_sensitivity:
     log:
         f"{LOGS}/aggregate_sensitivity.log",
     params:
-        schemes=SCHEMES_ARG,
+        config=CONFIG_JSON,
     conda:
         "../../envs/mgrl.yaml"
     shell:
-        "python -m mgrl aggregate sensitivity --inputs {input.runs} --training {input.training} "
-        "--out {output.dataset} --table {output.table} {output.html} --schemes {params.schemes} "
-        "> {log} 2>&1"
+        "python -m mgrl aggregate sensitivity --config-json {params.config:q} "
+        "--inputs {input.runs} --training {input.training} --out {output.dataset} "
+        "--table {output.table} {output.html} > {log} 2>&1"

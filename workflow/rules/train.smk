@@ -2,12 +2,15 @@
 
 
 rule train:
+    """Train one (K, scheme) for a group of seeds (vmapped); metrics.parquet per job."""
     input:
         code=TRAINING_CODE,
     output:
         f"{RUNS}/K{{horizon}}/{{scheme}}/{{group}}/metrics.parquet",
     log:
         f"{LOGS}/train/K{{horizon}}_{{scheme}}_{{group}}.log",
+    benchmark:
+        f"{BENCHMARKS}/train/K{{horizon}}_{{scheme}}_{{group}}.tsv"
     params:
         run_config=run_config_json,
         seeds=lambda wc: " ".join(f"--seed {s}" for s in group_seeds(wc.group)),

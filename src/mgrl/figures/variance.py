@@ -23,8 +23,7 @@ def plot(data, schemes, out_png):
     errorbar_by_scheme(axes[1], table, "snr", schemes, log=True)
     axes[1].set_ylabel("||mean||^2 / trace Var  (per sample)")
     axes[1].set_title("Signal-to-noise ratio (scale-free)")
-    if "direction_variance" in table:  # absent from probe summaries written before it existed
-        errorbar_by_scheme(axes[2], table, "direction_variance", schemes, log=True)
+    errorbar_by_scheme(axes[2], table, "direction_variance", schemes, log=True)
     axes[2].set_ylabel("trace Var[g / ||g||]")
     axes[2].set_title("Variance of the direction (scale-free)")
     axes[0].legend(title="estimator")
