@@ -3,6 +3,7 @@
 #   snakemake --cores 2 results/figures/variance.png  # one figure, and only what it needs
 #   snakemake --report results/report.html            # HTML report: figures, claims and sensitivity tables
 #   snakemake --cores 2 --configfile other.yaml       # another experiment (replaces config.yaml)
+#   snakemake --cores 2 replicate                     # the claims again on disjoint seeds, side by side
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -25,6 +26,7 @@ include: "workflow/rules/probe.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/sensitivity.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/replication.smk"
 
 
 rule all:

@@ -32,6 +32,8 @@ from mgrl.estimators import scheme_of, scheme_weights
         ({"train": {"dtype": "float16"}}, "train.dtype"),
         ({"probe": {"reference_horizon": 2}}, "probe.reference_horizon"),
         ({"horizon": [1]}, "horizon"),
+        ({"replication": {"seed_offset": 0}}, "replication.seed_offset"),
+        ({"seeds": [0, 1, 4], "replication": {"seed_offset": 3}}, "replication.seed_offset"),
     ],
 )
 def test_invalid_values_name_their_key(overrides, key):
@@ -69,6 +71,17 @@ def test_scheme_weights():
         assert scheme_weights(SchemeConfig(kind), 1) == (1.0,)
     with pytest.raises(ConfigError, match="horizons"):
         scheme_weights(SchemeConfig("last"), 0)
+
+
+def test_replicate_seeds_are_disjoint_and_jobs_configs_are_not_checked():
+    from mgrl.config import ReplicationConfig, replicate_seeds
+
+    cfg = tiny_config(seeds=[0, 1, 1001], replication={"seed_offset": 5})
+    assert replicate_seeds(cfg.seeds, ReplicationConfig(5)) == (5, 6, 1006)
+    with pytest.raises(ConfigError, match=r"share \[1001\]"):  # 1 + 1000 with the default offset
+        tiny_config(seeds=[0, 1, 1001], replication={})
+    # A job's config carries no analysis section: one seed set's seeds, whatever the offset was.
+    assert tiny_config(seeds=[0, 1, 1001]).seeds == (0, 1, 1001)
 
 
 def test_config_hash_changes_with_content():

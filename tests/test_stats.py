@@ -106,12 +106,69 @@ def test_equivalence_verdict(lo, hi, expected):
     assert stats.equivalence_verdict(lo, hi, 0.5) == expected
 
 
-@pytest.mark.parametrize("lo, hi, expected", [
-    (-2.0, -0.1, "holds"), (-0.3, 0.4, "contradicted"), (-0.3, -0.1, "holds"),
-    (-0.9, 0.4, "inconclusive"), (-50.0, 50.0, "inconclusive"),
+@pytest.mark.parametrize("lo, hi, margin, expected", [
+    (-2.0, -0.6, 0.5, "holds"),  # worse by more than the margin
+    (-2.0, -0.1, 0.5, "inconclusive"),  # significantly worse, but maybe by less than the margin
+    (-0.3, -0.1, 0.5, "contradicted"),  # significant but negligible harm
+    (-0.54, -0.17, 0.74, "contradicted"),  # what the old rule called both holds and contradicted
+    (-0.3, 0.4, 0.5, "contradicted"), (-0.9, 0.4, 0.5, "inconclusive"),
+    (-50.0, 50.0, 0.5, "inconclusive"), (-2.0, -0.6, np.nan, "inconclusive"),  # no margin
 ])
-def test_harm_verdict(lo, hi, expected):
-    assert stats.harm_verdict(lo, hi, 0.5) == expected
+def test_harm_verdict(lo, hi, margin, expected):
+    assert stats.harm_verdict(lo, hi, margin) == expected
+
+
+DELTA = 0.5
+
+
+def boundary_grid(delta=DELTA):
+    """Interval ends just below, at and above every boundary a claim rule uses (0, +-delta, 1),
+    and far from them."""
+    marks = (0.0, -delta, delta, 1.0)
+    ends = {m + step for m in marks for step in (-1e-9, 0.0, 1e-9, -0.1, 0.1)}
+    return sorted(ends | {-50.0, -1.0, 2.0, 50.0})
+
+
+def grid_intervals(delta=DELTA):
+    ends = boundary_grid(delta)
+    pairs = [(lo, hi) for lo in ends for hi in ends if lo <= hi]  # includes degenerate lo == hi
+    return pairs, [(np.nan, 0.0), (0.0, np.nan), (np.nan, np.nan), (-np.inf, 0.0), (0.0, np.inf)]
+
+
+@pytest.mark.parametrize("claim", ["C1", "C2", "C3", "C4", "C5", "E1", "E2"])
+def test_every_claim_rule_gives_exactly_one_outcome_per_interval(claim):
+    rule = analysis.claim_rules(DELTA)[claim]
+    pairs, undefined = grid_intervals()
+    seen = set()
+    for lo, hi in pairs:
+        holds, contradicted = rule.holds(lo, hi), rule.contradicted(lo, hi)
+        assert not (holds and contradicted), (claim, lo, hi)
+        outcome = stats.verdict(rule, lo, hi)
+        assert outcome == ("holds" if holds else "contradicted" if contradicted else "inconclusive")
+        seen.add(outcome)
+    assert seen == {"holds", "contradicted", "inconclusive"}, claim  # the grid crosses every boundary
+    for lo, hi in undefined:
+        assert stats.verdict(rule, lo, hi) == "inconclusive", (claim, lo, hi)
+    with pytest.raises(ValueError, match="not an interval"):
+        stats.verdict(rule, 1.0, 0.0)
+
+
+def test_an_overlapping_rule_is_refused_not_decided_by_the_order_of_checks():
+    old_harm = stats.VerdictRule("harm", lambda lo, hi: hi < 0, lambda lo, hi: lo > -0.74, "old")
+    with pytest.raises(ValueError, match="both holds and is contradicted"):
+        stats.verdict(old_harm, -0.54, -0.17)
+    assert stats.verdict(old_harm, -2.0, -1.0) == "holds"
+
+
+def test_claims_table_decides_each_row_by_its_claims_rule():
+    training, summary = synthetic()
+    claims = analysis.claims_table(training, summary, ["last", "uniform"], return_margin=0.05)
+    rules = analysis.claim_rules(0.05 * BASELINE_RETURN)
+    for row in claims.itertuples():
+        rule = rules[row.claim]
+        assert row.criterion.endswith(rule.text), row.claim
+        assert row.verdict == stats.verdict(rule, row.ci_lo, row.ci_hi), row.claim
+    assert rules["C5"].kind == "harm" and rules["C4"].kind == "non-inferiority"
 
 
 # ------------------------------------------------------------------- claims on synthetic tables --
@@ -161,8 +218,9 @@ def verdicts(**measures):
 
 
 def test_every_claim_holds_on_clear_synthetic_data():
-    v, claims = verdicts()
+    v, claims = verdicts()  # C5: K = 4 ends 1.0 below K = 1, beyond delta = 0.5
     assert v == {"C1": "holds", "C2": "holds", "C3": "holds", "C4": "holds", "C5": "holds"}
+    assert claims.loc["C5", "ci_hi"] < -0.5
     assert claims.loc["C2", "value"] == pytest.approx(np.exp(np.mean(np.log([10, 11, 9, 10]))))
     assert claims.loc["C1", "value"] == pytest.approx(-0.2)
     assert claims.loc["C4", "value"] == pytest.approx(0.0125)
@@ -175,6 +233,15 @@ def test_every_claim_is_contradicted_on_opposite_synthetic_data():
                     c4=(-1.0, -1.1, -0.9, -1.0), c5=(0.0, 0.1, -0.1, 0.05))
     assert v == {"C1": "contradicted", "C2": "contradicted", "C3": "contradicted",
                  "C4": "contradicted", "C5": "contradicted"}
+
+
+def test_significant_but_negligible_harm_contradicts_c5_and_a_harm_near_delta_is_inconclusive():
+    v, claims = verdicts(c5=(-0.2, -0.25, -0.15, -0.2))  # 0.2 below K = 1, well inside delta = 0.5
+    assert claims.loc["C5", "ci_hi"] < 0 and claims.loc["C5", "ci_lo"] > -0.5  # significant
+    assert v["C5"] == "contradicted"
+    v, claims = verdicts(c5=(-0.5, -0.6, -0.4, -0.5))  # the CI contains -delta
+    assert claims.loc["C5", "ci_hi"] < 0 and claims.loc["C5", "ci_lo"] < -0.5 < claims.loc["C5", "ci_hi"]
+    assert v["C5"] == "inconclusive"
 
 
 def test_wide_intervals_are_inconclusive_never_holds():
@@ -194,6 +261,35 @@ def test_claims_skip_schemes_identical_to_last_and_use_aliases():
                                    aliases={(1, "uniform"): "last", (1, "lambda_1"): "last",
                                             (4, "lambda_1"): "last"})
     assert not claims.statement.str.contains("lambda_1").any()  # one estimator, no claim about it
+
+
+def claims_rows(verdicts_by_claim, value=1.0):
+    return pd.DataFrame([{"claim": claim, "statement": f"statement {claim}", "measure": f"m{claim}",
+                          "value": value, "ci_lo": value - 1, "ci_hi": value + 1, "n": 4,
+                          "unit": "seeds", "verdict": verdict, "criterion": "", "power": ""}
+                         for claim, verdict in verdicts_by_claim.items()])
+
+
+def test_replication_table_says_whether_each_verdict_replicates():
+    primary = claims_rows({"C1": "inconclusive", "C2": "holds", "C3": "holds", "C4": "contradicted",
+                           "C5": "contradicted", "E1": "holds"})
+    replicate = claims_rows({"C5": "contradicted", "C4": "contradicted", "C3": "inconclusive",
+                             "C2": "contradicted", "C1": "inconclusive", "E2": "holds"}, value=2.0)
+    table = analysis.replication_table(primary, replicate, seeds_a=(0, 1), seeds_b=(1000, 1001))
+    got = dict(zip(table.claim, table.replicated))
+    assert got == {"C1": "undecided",  # both inconclusive
+                   "C2": "no", "C3": "no",  # opposite verdicts; decided vs inconclusive
+                   "C4": "yes", "C5": "yes",  # the same decided verdict
+                   "E1": "no", "E2": "no"}  # a row one seed set lacks
+    assert list(table.claim) == ["C1", "C2", "C3", "C4", "C5", "E1", "E2"]  # the primary's order
+    row = table.set_index("claim").loc["C4"]
+    assert (row.value_seeds_a, row.value_seeds_b, row.ci_hi_seeds_b) == (1.0, 2.0, 3.0)
+    assert (row.seeds_a, row.seeds_b) == ("0 1", "1000 1001")
+    assert table.set_index("claim").loc["E2", "verdict_seeds_a"] == "missing"
+    markdown = analysis.replication_markdown(table)
+    assert "| C4 | statement C4 | mC4 | 1 | [0, 2] | **contradicted** | 2 | [1, 3] | **contradicted** | yes |" \
+        in markdown
+    assert "value (seeds 0 1)" in markdown and "value (seeds 1000 1001)" in markdown
 
 
 def test_estimator_table_aggregates_per_seed_and_respects_ranges():

@@ -87,6 +87,15 @@ def _parser() -> argparse.ArgumentParser:
     claims.add_argument("--out-csv", required=True)
     claims.add_argument("--out-html", help="the table as a small HTML page (the Snakemake report)")
 
+    replication = sub.add_parser("replication", help="the claims of the primary and the replicate "
+                                 "seeds side by side: does each verdict replicate?")
+    _add_config_arguments(replication)
+    replication.add_argument("--primary", required=True, help="claims CSV of the config's seeds")
+    replication.add_argument("--replicate", required=True,
+                             help="claims CSV of the replicate seeds (seeds + replication.seed_offset)")
+    replication.add_argument("--out-md", required=True)
+    replication.add_argument("--out-csv", required=True)
+
     fig = sub.add_parser("figure", help="render one figure (PNG and PDF)")
     fig.add_argument("name")
     _add_config_arguments(fig)
@@ -163,6 +172,21 @@ def _claims(args) -> None:
             "size or margin the claim needs."))
 
 
+def _replication(args) -> None:
+    import pandas as pd
+
+    from mgrl import analysis
+    from mgrl.config import replicate_seeds
+    from mgrl.io import write_text_atomic
+
+    cfg, analysis_cfg = _load(args)
+    table = analysis.replication_table(
+        pd.read_csv(args.primary), pd.read_csv(args.replicate), seeds_a=cfg.seeds,
+        seeds_b=replicate_seeds(cfg.seeds, analysis_cfg.replication))
+    write_text_atomic(args.out_csv, table.to_csv(index=False))
+    write_text_atomic(args.out_md, analysis.replication_markdown(table))
+
+
 def _figure(args) -> None:
     import importlib
 
@@ -222,8 +246,9 @@ def main(argv: list[str] | None = None) -> int:
             print(schema.schema_yaml() if args.command == "schema" else schema.config_reference(),
                   end="")
             return 0
-        if args.command in ("aggregate", "claims", "figure"):
-            {"aggregate": _aggregate, "claims": _claims, "figure": _figure}[args.command](args)
+        if args.command in ("aggregate", "claims", "replication", "figure"):
+            {"aggregate": _aggregate, "claims": _claims, "replication": _replication,
+             "figure": _figure}[args.command](args)
             return 0
         cfg, _ = _load(args)
         if args.command == "validate":

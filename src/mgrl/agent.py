@@ -112,6 +112,7 @@ class MetaGradientAgent:
         self.learn_mask = {p: float(p in meta_cfg.learn) for p in META_PARAMETERS}
         self.meta_learning = len(meta_cfg.learn) > 0
         self.remat = meta_cfg.remat
+        self.forward_mode = meta_cfg.gradient == "forward"
 
     # ---------------------------------------------------------------------------------- state --
 
@@ -361,11 +362,45 @@ class MetaGradientAgent:
         return int(horizon) + self.bootstrap_steps
 
     def meta_gradient(self, state: AgentState, key: chex.PRNGKey, weights: chex.Array):
-        """grad_eta of the meta-loss from ``state`` with ``key``; returns (grad, (loss, outputs))."""
+        """grad_eta of the meta-loss from ``state`` with ``key``; returns (grad, (loss, outputs)).
+
+        ``meta.gradient: reverse`` backpropagates through the K inner updates (memory grows with
+        K); ``forward`` pushes D = 2 tangents (one per meta-parameter) through them with
+        ``jax.jacfwd`` (memory independent of K). Acting and the outer advantages carry no tangent,
+        as they carry no cotangent in reverse mode (both ``stop_gradient``), so the two agree.
+        """
+        if self.forward_mode:
+            def loss_twice(eta):
+                loss, outputs = self.meta_loss(eta, state, key, weights)
+                return loss, (loss, outputs)
+
+            grad, (loss, outputs) = jax.jacfwd(loss_twice, has_aux=True)(state.eta)
+            return grad, (loss, outputs)
         (loss, outputs), grad = jax.value_and_grad(self.meta_loss, has_aux=True)(
             state.eta, state, key, weights
         )
         return grad, (loss, outputs)
+
+    def outer_loss_jacobian(self, state: AgentState, key: chex.PRNGKey, horizon: int):
+        """J [K, D]: row k-1 is d l_k / d eta (columns :data:`META_PARAMETERS`), k = 1..K, for the
+        outer losses l_k = L'(theta_k; R_k) of one K-window, in forward mode (one pass, D tangents).
+
+        The first k steps of a K-window with ``key`` are the k-window with ``key`` (inner step k
+        collects with ``fold_in(key, k)``), so ``w @ J[:k]`` is the meta-gradient of any weighting
+        scheme w at any horizon k <= K from this one pass. Weighting schemes only (not bmg).
+        Returns (J, outputs of the K-window).
+        """
+        if self.bootstrap_steps:
+            raise ValueError("outer_loss_jacobian serves weighting schemes; a bmg agent's meta-loss "
+                             "is not a weighting of the outer losses")
+        last = jnp.zeros((horizon,), _float_dtype(state.params)).at[-1].set(1.0)
+
+        def outer_losses(eta):
+            _, outputs = self.meta_loss(eta, state, key, last)
+            return outputs[4]["outer"], outputs
+
+        jacobian, outputs = jax.jacfwd(outer_losses, has_aux=True)(state.eta)
+        return jnp.stack([jacobian[p] for p in META_PARAMETERS], axis=-1), outputs
 
     def meta_step(self, state: AgentState, weights: chex.Array) -> tuple[AgentState, dict]:
         """One window: K inner updates (K + L for BMG) and (if any meta-parameter is learned) one

@@ -1,4 +1,5 @@
-"""Aggregation across seeds, the sensitivity table and the claims table (C1-C5), from the Parquet data.
+"""Aggregation across seeds, the sensitivity table and the claims table (C1-C5), from the Parquet data;
+the replication table (the claims of two disjoint seed sets side by side).
 
 Units of replication: a seed is one independent training run (and one independent a2c run whose
 saved states are probed), so every CI here is over seeds. Statistics of a seed's probed states
@@ -18,8 +19,9 @@ import pandas as pd
 
 from mgrl.config import ClaimsConfig
 from mgrl.estimators import BASELINE_SCHEME, MIXING_BASES, is_baseline, sensitivity_gamma
-from mgrl.stats import (atanh_mean_ci, directional_verdict, equivalence_verdict, harm_verdict,
-                        half_width, log_mean_ci, log_ratio_ci, logit_mean_ci, mean_ci)
+from mgrl.stats import (INCONCLUSIVE, VerdictRule, atanh_mean_ci, directional_rule, harm_rule,
+                        half_width, log_mean_ci, log_ratio_ci, logit_mean_ci, mean_ci,
+                        non_inferiority_rule, verdict)
 
 FINAL_FRACTION = 0.25  # final return = mean over the last quarter of logging intervals
 PAPER_VARIANCE_REDUCTION = 3.0  # [paper] "cuts the variance about 3x on Snake"
@@ -210,6 +212,15 @@ def _resolves(half: float, target: float) -> str:
     return "narrow enough" if half < target else "too wide"
 
 
+def claim_rules(delta: float) -> dict[str, VerdictRule]:
+    """The verdict rule of every claim (:mod:`mgrl.stats`), ``delta`` the return margin in fruits
+    (``return_margin`` x the a2c baseline's final return): what :func:`claims_table` decides by."""
+    return {"C1": directional_rule(0.0, "less"), "C2": directional_rule(1.0, "greater"),
+            "C3": directional_rule(1.0, "greater"), "C4": non_inferiority_rule(delta),
+            "C5": harm_rule(delta), "E1": directional_rule(1.0, "greater"),
+            "E2": non_inferiority_rule(delta)}
+
+
 def claims_table(training: pd.DataFrame, summary: pd.DataFrame, schemes: Sequence[str],
                  return_margin: float = ClaimsConfig.return_margin,
                  aliases: Aliases | None = None,
@@ -229,10 +240,12 @@ def claims_table(training: pd.DataFrame, summary: pd.DataFrame, schemes: Sequenc
       margin delta = ``return_margin`` x the a2c baseline's mean final return: holds if lower CI >
       -delta, contradicted if upper CI < -delta. Power: half-width vs delta.
     * C5 the K-step variance hinders performance: d = final return last at K_max - at K = 1, per
-      seed; holds if upper CI < 0, contradicted if (not holding and) lower CI > -delta, i.e. any
-      harm is smaller than the margin. Power: half-width vs delta.
+      seed; a harm beyond the margin: holds if upper CI < -delta (worse by more than delta),
+      contradicted if lower CI > -delta (any harm is smaller than the margin: negligible, even if
+      significant). Power: half-width vs delta.
 
-    Otherwise ``inconclusive``. Schemes that are aliases of ``last`` at K_max (``aliases``:
+    Otherwise ``inconclusive``; the rules (:func:`claim_rules`) never both hold and contradict.
+    Schemes that are aliases of ``last`` at K_max (``aliases``:
     :func:`mgrl.estimators.scheme_aliases`) get no C3/C4 row: they are the same estimator.
 
     ``extra_estimators`` (``bmg`` schemes and schemes with their own outer critic) get no C3/C4
@@ -260,14 +273,20 @@ def claims_table(training: pd.DataFrame, summary: pd.DataFrame, schemes: Sequenc
         return (f"seeds (n={n}; each the mean over its {per_seed_states} probed states, "
                 f"which share one run and are not independent)")
 
+    finals = final_returns(training)
+    baseline = finals[finals.scheme == BASELINE_SCHEME]["final_return"]
+    delta = float(return_margin * baseline.mean()) if len(baseline) else np.nan
+    delta_text = (f"delta = {return_margin:g} x a2c final return {baseline.mean():.3g} = {delta:.3g}"
+                  if len(baseline) else "delta undefined (no a2c baseline run)")
+    rules = claim_rules(delta)
+
     def ratio_claim(claim, statement, num, den, column="variance_trace", label="Var"):
         ratio = paired_seed_means(summary, column, num, den, how="ratio")
         m, lo, hi, n = log_ratio_ci(ratio)
         half = _log_half_width(lo, hi)
         add(claim, statement, f"{label}[{num[1]}, K={num[0]}] / {label}[{den[1]}, K={den[0]}]", m,
             lo, hi, n,
-            probe_unit(n), directional_verdict(lo, hi, 1.0, "greater"),
-            "holds: lower CI > 1; contradicted: upper CI < 1; else inconclusive",
+            probe_unit(n), verdict(rules[claim], lo, hi), rules[claim].text,
             f"half-width of log ratio {half:.3g} vs log 2 = {LOG2:.3g}: {_resolves(half, LOG2)} "
             f"to resolve a 2x factor")
 
@@ -279,20 +298,13 @@ def claims_table(training: pd.DataFrame, summary: pd.DataFrame, schemes: Sequenc
     half = half_width(lo, hi)
     add("C1", "K-step meta-gradients are less biased as K grows",
         f"debiased squared bias / ||ref||^2, last K={k_max} - K={k_min} (paired per state)",
-        m, lo, hi, n, probe_unit(n), directional_verdict(lo, hi, 0.0, "less"),
-        "holds: upper CI < 0; contradicted: lower CI > 0; else inconclusive",
+        m, lo, hi, n, probe_unit(n), verdict(rules["C1"], lo, hi), rules["C1"].text,
         f"half-width {half:.3g} vs half the K={k_min} value {abs(base) / 2:.3g}: "
         f"{_resolves(half, abs(base) / 2)} to resolve a halving of the bias")
 
     # C2
     ratio_claim("C2", "the variance of K-step meta-gradients grows with K",
                 (k_max, "last"), (k_min, "last"))
-
-    finals = final_returns(training)
-    baseline = finals[finals.scheme == BASELINE_SCHEME]["final_return"]
-    delta = float(return_margin * baseline.mean()) if len(baseline) else np.nan
-    delta_text = (f"delta = {return_margin:g} x a2c final return {baseline.mean():.3g} = {delta:.3g}"
-                  if len(baseline) else "delta undefined (no a2c baseline run)")
 
     def final_of(horizon, scheme):
         g = finals[(finals.horizon == horizon) & (finals.scheme == scheme)]
@@ -308,9 +320,8 @@ def claims_table(training: pd.DataFrame, summary: pd.DataFrame, schemes: Sequenc
         m, lo, hi, n = mean_ci(diff)
         half = half_width(lo, hi)
         add(claim, statement, f"final return {scheme} - {base} at K={k_max} (paired per seed)",
-            m, lo, hi, n, seed_unit(n), equivalence_verdict(lo, hi, delta),
-            f"equivalence, {delta_text}: holds: lower CI > -delta; contradicted: upper CI < -delta; "
-            f"else inconclusive",
+            m, lo, hi, n, seed_unit(n), verdict(rules[claim], lo, hi),
+            f"equivalence, {delta_text}: {rules[claim].text}",
             f"half-width {half:.3g} vs delta {delta:.3g}: {_resolves(half, delta)} to decide")
 
     for scheme in schemes:
@@ -332,9 +343,7 @@ def claims_table(training: pd.DataFrame, summary: pd.DataFrame, schemes: Sequenc
         half = half_width(lo, hi)
         add("C5", "the K-step meta-gradient's variance hinders performance",
             f"final return last at K={k_max} - at K=1 (paired per seed)", m, lo, hi, n,
-            seed_unit(n), harm_verdict(lo, hi, delta),
-            f"{delta_text}: holds: upper CI < 0; contradicted: lower CI > -delta (any harm "
-            f"smaller than delta); else inconclusive",
+            seed_unit(n), verdict(rules["C5"], lo, hi), f"{delta_text}: {rules['C5'].text}",
             f"half-width {half:.3g} vs delta {delta:.3g}: {_resolves(half, delta)} to decide")
 
     # E1, E2: each extra estimator (bmg, outer critic) against last and uniform at K_max
@@ -355,6 +364,72 @@ def claims_markdown(claims: pd.DataFrame) -> str:
         lines.append(f"| {r.claim} | {r.statement} | {r.measure} | {r.value:.3g} | "
                      f"[{r.ci_lo:.3g}, {r.ci_hi:.3g}] | {r.unit} | **{r.verdict}** | "
                      f"{r.criterion} | {r.power} |")
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- replication --
+
+REPLICATION_SETS = ("seeds_a", "seeds_b")  # the primary seeds, the replicate (disjoint) seeds
+REPLICATION_FIELDS = ("value", "ci_lo", "ci_hi", "verdict")
+MISSING = "missing"  # the verdict of a claim row that one seed set's table lacks
+
+
+def replicated(verdict_a: str, verdict_b: str) -> str:
+    """``yes``: both seed sets give the same decided verdict (holds or contradicted); ``no``: they
+    differ (one decided and one inconclusive, or opposite); ``undecided``: both inconclusive."""
+    if verdict_a != verdict_b:
+        return "no"
+    return "undecided" if verdict_a == INCONCLUSIVE else "yes"
+
+
+def replication_table(primary: pd.DataFrame, replicate: pd.DataFrame,
+                      seeds_a: Sequence[int] = (), seeds_b: Sequence[int] = ()) -> pd.DataFrame:
+    """The claims tables of two disjoint seed sets side by side, one row per claim row.
+
+    Rows are matched on (claim, measure), in the primary table's order (rows of the replicate only
+    after them); columns claim, statement, measure, then ``seeds_a`` (the seed list, as text) and
+    value/ci_lo/ci_hi/verdict with the suffix ``_seeds_a`` for the primary set, the same with
+    ``_seeds_b`` for the replicate set, and ``replicated`` (:func:`replicated`). A row that one
+    table lacks gets the verdict ``missing`` there, and so ``replicated`` = ``no``.
+    """
+    keys = ["claim", "measure"]
+    sides = []
+    for name, table in zip(REPLICATION_SETS, (primary, replicate)):
+        if table.duplicated(keys).any():
+            raise ValueError(f"{name}: more than one row per (claim, measure)")
+        sides.append(table[keys + ["statement", *REPLICATION_FIELDS]].rename(
+            columns={f: f"{f}_{name}" for f in ("statement", *REPLICATION_FIELDS)}))
+    joined = sides[0].merge(sides[1], on=keys, how="outer", sort=False)
+    order = {key: i for i, key in enumerate(zip(primary.claim, primary.measure))}
+    joined["_order"] = [order.get(key, len(order)) for key in zip(joined.claim, joined.measure)]
+    joined = joined.sort_values("_order", kind="stable").reset_index(drop=True)
+    joined["statement"] = joined["statement_seeds_a"].fillna(joined["statement_seeds_b"])
+    for name, seeds in zip(REPLICATION_SETS, (seeds_a, seeds_b)):
+        joined[name] = " ".join(map(str, seeds))
+        joined[f"verdict_{name}"] = joined[f"verdict_{name}"].fillna(MISSING)
+    joined["replicated"] = [replicated(a, b) for a, b in
+                            zip(joined["verdict_seeds_a"], joined["verdict_seeds_b"])]
+    columns = ["claim", "statement", "measure"]
+    for name in REPLICATION_SETS:
+        columns += [name] + [f"{f}_{name}" for f in REPLICATION_FIELDS]
+    return joined[columns + ["replicated"]]
+
+
+def replication_markdown(table: pd.DataFrame) -> str:
+    """The replication table as Markdown (as :func:`claims_markdown`): value, CI and verdict of each
+    seed set, and whether the verdict replicated."""
+    names = {name: (table[name].iloc[0] if len(table) else "") for name in REPLICATION_SETS}
+    head = " | ".join(f"value (seeds {names[n]}) | 95% CI | verdict" for n in REPLICATION_SETS)
+    lines = [f"| claim | statement | measure | {head} | replicated |",
+             "| --- | --- | --- | " + " | ".join(["---"] * 6) + " | --- |"]
+
+    def cells(r, name):
+        value, lo, hi = (getattr(r, f"{f}_{name}") for f in ("value", "ci_lo", "ci_hi"))
+        return f"{value:.3g} | [{lo:.3g}, {hi:.3g}] | **{getattr(r, f'verdict_{name}')}**"
+
+    for r in table.itertuples():
+        lines.append(f"| {r.claim} | {r.statement} | {r.measure} | {cells(r, 'seeds_a')} | "
+                     f"{cells(r, 'seeds_b')} | {r.replicated} |")
     return "\n".join(lines) + "\n"
 
 

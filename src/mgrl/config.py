@@ -15,7 +15,7 @@ Layout of a config file (``config.yaml`` at the repository root is a commented e
       last: {kind: last}
       uniform: {kind: uniform}
     env: {...}; network: {...}; agent: {...}; meta: {...}; train: {...}; probe: {...}
-    sensitivity: {...}; claims: {...}    # analysis only: in no job's config
+    sensitivity: {...}; claims: {...}; replication: {...}    # analysis only: in no job's config
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ SCHEME_KINDS = ("last", "uniform", "lambda", "custom", "bmg")
 MATCHING_FUNCTIONS = ("kl",)
 """``kl``: mean over the states s of theta_K's rollout of KL(pi_target(.|s) || pi_theta_K(.|s))."""
 OPTIMIZERS = ("rmsprop", "adam")
-ANALYSIS_SECTIONS = ("sensitivity", "claims")
+ANALYSIS_SECTIONS = ("sensitivity", "claims", "replication")
 """Top-level sections that change which runs are compared and how, never what a training or probe
 job computes: they live in :class:`AnalysisConfig`, in no job's config (nor its hash)."""
 
@@ -115,7 +115,12 @@ class MetaConfig:
     learning_rate: float = setting(3e-3, "Adam learning rate of eta", exclusiveMinimum=0)
     clip_norm: float = setting(0.1, "global-norm clip of the meta-gradient before Adam",
                                exclusiveMinimum=0)
-    remat: bool = setting(False, "jax.checkpoint each inner step: memory ~O(1) in K, ~1.3x compute")
+    remat: bool = setting(False, "jax.checkpoint each inner step: reverse-mode memory ~O(1) in K, "
+                          "~1.3x compute")
+    gradient: str = setting("reverse", "how the meta-gradient is computed: reverse (backpropagation "
+                            "through the K inner updates) or forward (forward-mode, D tangents: "
+                            "memory independent of K); the same meta-gradients",
+                            enum=["reverse", "forward"])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,7 +155,7 @@ class SchemeConfig:
     """One estimator (config ``schemes.<name>``); the kinds are defined in :mod:`mgrl.estimators`."""
 
     kind: str = setting("last", "what the estimator computes (mgrl.estimators)", enum=list(SCHEME_KINDS))
-    rho: float | None = setting(None, "lambda kind only: w_k = (1 - rho) rho^(k-1), w_K = rho^(K-1)",
+    rho: float | None = setting(None, "lambda kind only: rho of the TD(lambda)-style weights (1: last)",
                                 minimum=0, maximum=1)
     weights: tuple[float, ...] | None = setting(
         None, "custom kind only: w_1..w_K (non-negative, sum 1), used at K = len(weights)",
@@ -214,11 +219,36 @@ class ClaimsConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ReplicationConfig:
+    """Analysis only: the replicate seed set of the Snakemake target replicate (the same
+    experiment on other seeds, its claims beside the primary ones)."""
+
+    seed_offset: int = setting(1000, "the replicate seed set is every seed plus this offset: "
+                               "disjoint from `seeds`", exclusiveMinimum=0)
+
+
+def replicate_seeds(seeds: tuple[int, ...], replication: ReplicationConfig) -> tuple[int, ...]:
+    """The replicate seed set: every seed plus ``replication.seed_offset``, in the same order."""
+    return tuple(int(s) + replication.seed_offset for s in seeds)
+
+
+def check_replication(seeds: tuple[int, ...], replication: ReplicationConfig) -> None:
+    """Raise a :class:`ConfigError` naming ``replication.seed_offset`` when the replicate seed set
+    shares a seed with ``seeds`` (its runs would not be independent of the primary ones)."""
+    shared = sorted(set(seeds) & set(replicate_seeds(seeds, replication)))
+    if shared:
+        raise ConfigError("replication.seed_offset",
+                          f"the replicate seeds (seeds + {replication.seed_offset}) must be disjoint "
+                          f"from seeds, but share {shared}")
+
+
+@dataclasses.dataclass(frozen=True)
 class AnalysisConfig:
     """The analysis-only sections of a config file (:data:`ANALYSIS_SECTIONS`)."""
 
     sensitivity: SensitivityConfig = setting(SensitivityConfig(), SensitivityConfig.__doc__)
     claims: ClaimsConfig = setting(ClaimsConfig(), ClaimsConfig.__doc__)
+    replication: ReplicationConfig = setting(ReplicationConfig(), ReplicationConfig.__doc__)
 
     def to_dict(self) -> dict[str, Any]:
         return _to_plain(self)
@@ -249,11 +279,15 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
 
 def config_from_dict(raw: Mapping[str, Any]) -> ExperimentConfig:
     """Build and validate a config from plain data (as parsed from YAML); the analysis sections
-    are validated too (:func:`analysis_config_from_dict`) but not part of the result."""
+    are validated too (:func:`analysis_config_from_dict`) but not part of the result. A config
+    with a ``replication`` section must give replicate seeds disjoint from ``seeds``
+    (:func:`check_replication`); a job's config has no analysis section (its seeds are one seed set
+    or the other), so the Snakefile checks the experiment's seed sets itself."""
     if not isinstance(raw, Mapping):
         raise ConfigError("<root>", "the config must be a mapping")
     raw = dict(raw)
-    analysis_config_from_dict({k: raw.pop(k) for k in ANALYSIS_SECTIONS if k in raw})
+    sections = {k: raw.pop(k) for k in ANALYSIS_SECTIONS if k in raw}
+    analysis = analysis_config_from_dict(sections)
     schemes_raw = raw.pop("schemes", None)
     cfg = _build(ExperimentConfig, raw, prefix="")
     if schemes_raw is not None:
@@ -268,6 +302,8 @@ def config_from_dict(raw: Mapping[str, Any]) -> ExperimentConfig:
             schemes[str(name)] = _build(SchemeConfig, body, prefix=f"schemes.{name}.")
         cfg = dataclasses.replace(cfg, schemes=schemes)
     validate(cfg)
+    if "replication" in sections:
+        check_replication(cfg.seeds, analysis.replication)
     return cfg
 
 
@@ -303,6 +339,9 @@ def validate(cfg: ExperimentConfig) -> None:
         check(a.outer_value_coef is not None, "agent.outer_value_coef",
               "the outer critic is on (agent.outer_critic or a scheme's outer_critic) but its TD "
               "term has no weight: set agent.outer_value_coef > 0")
+    check(not (cfg.meta.remat and cfg.meta.gradient == "forward"), "meta.remat",
+          "remat trades compute for reverse-mode memory; forward-mode memory does not grow with K "
+          "(set meta.remat: false, or meta.gradient: reverse)")
     check(p.reference_horizon >= max(cfg.horizons), "probe.reference_horizon",
           f"must be >= the largest horizon ({max(cfg.horizons)})")
     check(all(c <= cfg.train.num_intervals for c in p.checkpoints), "probe.checkpoints",
@@ -394,9 +433,9 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
             raise ConfigError(key, f"must be a number, got {value!r}")
         return float(value)
     if hint is str:
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        if not isinstance(value, str):
             raise ConfigError(key, f"must be a string, got {value!r}")
-        return str(value)
+        return value
     return value  # pragma: no cover
 
 

@@ -338,7 +338,7 @@ def run_probe(
     """Probe seed ``seed`` of the a2c run in ``run_dir`` at every ``probe.checkpoints`` interval.
 
     For each interval: M_ref reference samples (last, K_ref), then for each K in ``horizons`` one
-    set of M keys and, per distinct weight vector, M samples shared by the schemes having it.
+    set of M keys and, per distinct estimator, M samples shared by the schemes that are it.
     Writes ``out_dir/samples.parquet`` (:data:`SAMPLE_COLUMNS`) and ``out_dir/summary.parquet``
     (:data:`SUMMARY_COLUMNS`) atomically and returns (samples, summary). Deterministic in
     (cfg, checkpoint, seed): keys from (seed, interval, K), bootstrap seeded by (seed, interval, K).

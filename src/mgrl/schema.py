@@ -34,10 +34,11 @@ def _type_schema(hint: Any) -> dict[str, Any]:
     if origin is tuple:
         return {"type": "array", "items": _type_schema(args[0])}
     if dataclasses.is_dataclass(hint):
-        return _object_schema(hint)
+        return dict(_object_schema(hint), type=["object", "null"])  # an empty section is null
     if origin is collections.abc.Mapping:
-        return {"type": "object", "minProperties": 1,
-                "additionalProperties": _object_schema(SchemeConfig, with_defaults=False)}
+        body = _object_schema(SchemeConfig, with_defaults=False)
+        body["type"] = ["object", "null"]  # a name without a body is the kind of that name
+        return {"type": "object", "minProperties": 1, "additionalProperties": body}
     return {"type": _JSON_TYPES[hint]}
 
 
@@ -92,6 +93,8 @@ def _constraint_text(schema: Mapping[str, Any]) -> str:
             parts.append(f"{symbol} {schema[key]}")
     if "enum" in schema:
         parts.append("one of " + ", ".join(f"`{v}`" for v in schema["enum"] if v is not None))
+    if schema.get("minProperties"):
+        parts.append(f"at least {schema['minProperties']} entry")
     if schema.get("minItems"):
         parts.append(f"at least {schema['minItems']} item(s)")
     if schema.get("uniqueItems"):

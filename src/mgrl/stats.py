@@ -23,6 +23,7 @@ three-valued: ``holds``, ``contradicted`` or ``inconclusive``; a CI too wide to 
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Sequence
 
 import numpy as np
@@ -219,50 +220,90 @@ def bootstrap_intervals(
 
 # ------------------------------------------------------------------------------------ verdicts --
 
+@dataclasses.dataclass(frozen=True)
+class VerdictRule:
+    """A claim's decision rule on its CI [lo, hi] (lo <= hi): ``holds(lo, hi)`` and
+    ``contradicted(lo, hi)``, never both true of one interval (each rule below is built so); neither
+    is ``inconclusive``. ``text`` states the rule in words (the claims table's criterion)."""
 
-def directional_verdict(lo: float, hi: float, null: float, claimed: str) -> str:
-    """Claim "the quantity is > null" (``claimed="greater"``) or "< null" (``"less"``).
+    kind: str
+    holds: Callable[[float, float], bool]
+    contradicted: Callable[[float, float], bool]
+    text: str
 
-    holds when the CI lies entirely on the claimed side of ``null``, contradicted when it lies
-    entirely on the other side, inconclusive when it contains ``null`` (or is undefined).
-    """
+
+def directional_rule(null: float, claimed: str) -> VerdictRule:
+    """Claim "the quantity is > null" (``claimed="greater"``) or "< null" (``"less"``): holds when
+    the CI lies entirely on the claimed side of ``null``, contradicted when entirely on the other."""
     if claimed not in ("greater", "less"):
         raise ValueError(f"claimed must be 'greater' or 'less', got {claimed!r}")
+
+    def above(lo, hi):
+        return lo > null
+
+    def below(lo, hi):
+        return hi < null
+
+    if claimed == "greater":
+        return VerdictRule("directional", above, below,
+                           f"holds: lower CI > {null:g}; contradicted: upper CI < {null:g}; "
+                           f"else inconclusive")
+    return VerdictRule("directional", below, above,
+                       f"holds: upper CI < {null:g}; contradicted: lower CI > {null:g}; "
+                       f"else inconclusive")
+
+
+def non_inferiority_rule(margin: float) -> VerdictRule:
+    """Claim "not lower by more than ``margin``" for a difference d = new - old: holds when
+    lo > -margin (any shortfall is within the margin), contradicted when hi < -margin (the shortfall
+    exceeds it). A CI reaching below -margin and above it decides nothing, however close its centre
+    is to 0; an undefined (non-finite) margin decides nothing."""
+    defined = bool(np.isfinite(margin))
+    return VerdictRule("non-inferiority", lambda lo, hi: defined and lo > -margin,
+                       lambda lo, hi: defined and hi < -margin,
+                       "holds: lower CI > -delta; contradicted: upper CI < -delta; else inconclusive")
+
+
+def harm_rule(margin: float) -> VerdictRule:
+    """Claim "the change hinders performance by more than ``margin``" for a difference d = changed -
+    unchanged: holds when hi < -margin (worse by more than the margin), contradicted when
+    lo > -margin (any harm is smaller than the margin: negligible, even if significantly below 0),
+    inconclusive when the CI contains -margin. An undefined (non-finite) margin decides nothing."""
+    defined = bool(np.isfinite(margin))
+    return VerdictRule("harm", lambda lo, hi: defined and hi < -margin,
+                       lambda lo, hi: defined and lo > -margin,
+                       "holds: upper CI < -delta (harm larger than the margin); contradicted: lower "
+                       "CI > -delta (any harm smaller than the margin); else inconclusive")
+
+
+def verdict(rule: VerdictRule, lo: float, hi: float) -> str:
+    """``holds``, ``contradicted`` or ``inconclusive``: the outcome of ``rule`` on the CI [lo, hi].
+
+    An interval with a NaN or infinite end is inconclusive. Raises ValueError when lo > hi, or when
+    the rule would both hold and be contradicted (a broken rule: the outcomes must be exclusive).
+    """
+    lo, hi = float(lo), float(hi)
     if not (np.isfinite(lo) and np.isfinite(hi)):
         return INCONCLUSIVE
-    above, below = lo > null, hi < null
-    if claimed == "greater":
-        return HOLDS if above else CONTRADICTED if below else INCONCLUSIVE
-    return HOLDS if below else CONTRADICTED if above else INCONCLUSIVE
+    if lo > hi:
+        raise ValueError(f"not an interval: lo {lo!r} > hi {hi!r}")
+    holds, contradicted = bool(rule.holds(lo, hi)), bool(rule.contradicted(lo, hi))
+    if holds and contradicted:
+        raise ValueError(f"{rule.kind} rule both holds and is contradicted on [{lo!r}, {hi!r}]: "
+                         f"{rule.text}")
+    return HOLDS if holds else CONTRADICTED if contradicted else INCONCLUSIVE
+
+
+def directional_verdict(lo: float, hi: float, null: float, claimed: str) -> str:
+    """:func:`verdict` of :func:`directional_rule` (null, claimed) on [lo, hi]."""
+    return verdict(directional_rule(null, claimed), lo, hi)
 
 
 def equivalence_verdict(lo: float, hi: float, margin: float) -> str:
-    """Claim "not lower by more than ``margin``" (non-inferiority of a difference d = new - old).
-
-    holds when lo > -margin (any shortfall is within the margin), contradicted when hi < -margin
-    (the shortfall exceeds the margin), inconclusive otherwise: a CI reaching below -margin and above
-    it decides nothing, however close its centre is to 0.
-    """
-    if not (np.isfinite(lo) and np.isfinite(hi) and np.isfinite(margin)):
-        return INCONCLUSIVE
-    if lo > -margin:
-        return HOLDS
-    if hi < -margin:
-        return CONTRADICTED
-    return INCONCLUSIVE
+    """:func:`verdict` of :func:`non_inferiority_rule` (margin) on [lo, hi]."""
+    return verdict(non_inferiority_rule(margin), lo, hi)
 
 
 def harm_verdict(lo: float, hi: float, margin: float) -> str:
-    """Claim "the change hinders performance" for a difference d = changed - unchanged.
-
-    holds when hi < 0 (significantly lower, by any amount); contradicted when not significantly
-    lower and lo > -margin (any harm is smaller than the margin, i.e. negligible); inconclusive
-    otherwise (the CI reaches both above 0 and below -margin).
-    """
-    if not (np.isfinite(lo) and np.isfinite(hi) and np.isfinite(margin)):
-        return INCONCLUSIVE
-    if hi < 0:
-        return HOLDS
-    if lo > -margin:
-        return CONTRADICTED
-    return INCONCLUSIVE
+    """:func:`verdict` of :func:`harm_rule` (margin) on [lo, hi]."""
+    return verdict(harm_rule(margin), lo, hi)

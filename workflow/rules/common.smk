@@ -9,7 +9,8 @@ from snakemake.utils import validate
 
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 from mgrl.code import ANALYSIS_MODULES, PROBE_MODULES, TRAINING_MODULES, module_paths  # noqa: E402
-from mgrl.config import ConfigError, analysis_config_from_dict, config_from_dict  # noqa: E402
+from mgrl.config import (ConfigError, analysis_config_from_dict, check_replication,  # noqa: E402
+                         config_from_dict, replicate_seeds)
 from mgrl.estimators import (BASELINE_SCHEME, distinct_training_runs, run_config,  # noqa: E402
                              sensitivity_schemes)
 from mgrl.figures import FIGURES, figure_inputs  # noqa: E402
@@ -19,6 +20,7 @@ from mgrl.figures import FIGURES, figure_inputs  # noqa: E402
 try:
     CFG = config_from_dict(config)
     ANALYSIS_CFG = analysis_config_from_dict(config)
+    check_replication(CFG.seeds, ANALYSIS_CFG.replication)  # also when the section is left out
 except ConfigError as err:
     raise WorkflowError(f"invalid configuration: {err}") from None
 validate(config, schema="../schemas/config.schema.yaml")
@@ -28,8 +30,9 @@ RUNS = f"results/runs/{NAME}"
 PROBES = f"results/probes/{NAME}"
 LOGS = f"results/logs/{NAME}"
 BENCHMARKS = f"results/benchmarks/{NAME}"
-# The whole config, as the analysis rules read it (schemes, aliases, extra estimators, margins).
-CONFIG_JSON = json.dumps(config, sort_keys=True)
+# The whole config, as the analysis rules read it (schemes, aliases, extra estimators, margins);
+# keys in config order: the order of the schemes decides which of two aliases is trained.
+CONFIG_JSON = json.dumps(config)
 # The source files each stage runs are inputs of its rules: editing them reruns that stage and
 # everything downstream (training code: training, probes, aggregates, claims, figures; analysis
 # code: aggregates, claims, figures; one figure's module: that figure).
@@ -46,6 +49,13 @@ shell.prefix(f'export PYTHONPATH="{workflow.basedir}/src${{{{PYTHONPATH:+:$PYTHO
 # agent.gamma_init, the baseline at that gamma (scheme wildcard a2c_gamma<g>).
 TRAINING_RUNS = distinct_training_runs(CFG)
 SENSITIVITY_SCHEMES = sensitivity_schemes(CFG, ANALYSIS_CFG.sensitivity.gammas)
+# Two disjoint seed sets of the same experiment, each with its own aggregates and claims under its
+# results folder: `seeds` (the default target) and the replicate seeds, seeds +
+# replication.seed_offset (target `replicate`). Their training and probe jobs are the same rules,
+# told apart by the seeds in their paths.
+REPLICATE_SEEDS = replicate_seeds(CFG.seeds, ANALYSIS_CFG.replication)
+SEED_SETS = {"primary": CFG.seeds, "replicate": REPLICATE_SEEDS}
+SEED_SET_RESULTS = {"primary": "results", "replicate": "results/replicate"}
 
 
 wildcard_constraints:
@@ -55,9 +65,9 @@ wildcard_constraints:
     seed=r"\d+",
 
 
-def seed_groups():
-    """Seeds in job-sized groups (config seeds_per_job); a group's name lists its seeds."""
-    seeds, size = list(CFG.seeds), CFG.seeds_per_job
+def seed_groups(seeds=CFG.seeds):
+    """``seeds`` in job-sized groups (config seeds_per_job); a group's name lists its seeds."""
+    seeds, size = list(seeds), CFG.seeds_per_job
     return ["seed" + "-".join(map(str, seeds[i : i + size])) for i in range(0, len(seeds), size)]
 
 
@@ -66,12 +76,14 @@ def group_seeds(group):
 
 
 def group_of(seed):
-    (group,) = [g for g in seed_groups() if int(seed) in group_seeds(g)]
+    """The training group of ``seed``, in whichever seed set holds it."""
+    (group,) = [g for seeds in SEED_SETS.values() for g in seed_groups(seeds)
+                if int(seed) in group_seeds(g)]
     return group
 
 
-def probe_outputs(kind):
-    return [f"{PROBES}/seed{seed}/{kind}.parquet" for seed in CFG.seeds]
+def probe_outputs(kind, seeds=CFG.seeds):
+    return [f"{PROBES}/seed{seed}/{kind}.parquet" for seed in seeds]
 
 
 def run_config_json(wildcards):
@@ -87,8 +99,9 @@ def probe_config_json(wildcards):
     return json.dumps(dataclasses.replace(CFG, seeds=(int(wildcards.seed),)).to_dict(), sort_keys=True)
 
 
-def distinct_training_outputs():
-    return [f"{RUNS}/K{h}/{s}/{g}/metrics.parquet" for h, s in TRAINING_RUNS for g in seed_groups()]
+def distinct_training_outputs(seeds=CFG.seeds):
+    return [f"{RUNS}/K{h}/{s}/{g}/metrics.parquet" for h, s in TRAINING_RUNS
+            for g in seed_groups(seeds)]
 
 
 def sensitivity_outputs():

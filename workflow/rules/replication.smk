@@ -1,0 +1,30 @@
+# Replication on a disjoint seed set: the same experiment trained and probed on the replicate seeds
+# (seeds + replication.seed_offset; the `train` and `probe` rules, other seed groups), aggregated
+# and tabulated under results/replicate/ (aggregate.smk), and its claims beside the primary ones.
+# Not part of `all`: `snakemake --cores 2 replicate` asks for it.
+
+
+rule replication:
+    """Each claim's verdict on both seed sets, and whether the replicate seeds give the same one."""
+    input:
+        primary="results/tables/claims.csv",
+        replicate=f"{SEED_SET_RESULTS['replicate']}/tables/claims.csv",
+        code=ANALYSIS_CODE,
+    output:
+        md="results/tables/claims_replicated.md",
+        csv="results/tables/claims_replicated.csv",
+    log:
+        f"{LOGS}/replication.log",
+    params:
+        config=CONFIG_JSON,
+    conda:
+        "../../envs/mgrl.yaml"
+    shell:
+        "python -m mgrl replication --config-json {params.config:q} --primary {input.primary} "
+        "--replicate {input.replicate} --out-md {output.md} --out-csv {output.csv} > {log} 2>&1"
+
+
+rule replicate:
+    """The replication table (and, before it, the replicate seeds' runs, probes and claims)."""
+    input:
+        rules.replication.output,
