@@ -2,9 +2,14 @@
 # Rebuild an experiment and refresh the copies under docs/ that the README shows:
 #   bash docs/update.sh                           the default experiment (config.yaml) -> docs/
 #   bash docs/update.sh config/estimators.yaml    the estimators experiment -> docs/estimators/
+#   bash docs/update.sh --no-replicate [config]   without the replication on disjoint seeds
 # (from the repository root, in the installed virtualenv)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+targets=(all replicate)
+if [[ "${1:-}" == "--no-replicate" ]]; then
+  targets=(all); shift
+fi
 config="${1:-}"
 if [[ -z "$config" ]]; then
   dest=docs; args=()
@@ -12,8 +17,8 @@ else
   dest="docs/$(basename "$config" .yaml)"; args=(--configfile "$config")
 fi
 start=$(date +%s)
-snakemake --cores 2 "${args[@]}" all replicate  # the default target, and the replication on disjoint seeds
-echo "snakemake --cores 2 ${args[*]} all replicate: $(( $(date +%s) - start )) s wall"
+snakemake --cores 2 "${args[@]}" "${targets[@]}"  # the default target, and the replication on disjoint seeds
+echo "snakemake --cores 2 ${args[*]} ${targets[*]}: $(( $(date +%s) - start )) s wall"
 mkdir -p "$dest/figures"
 DEST="$dest" python - <<'PY'
 import os
@@ -26,5 +31,8 @@ for png in sorted(Path("results/figures").glob("*.png")):
     image.resize((int(image.width * scale), int(image.height * scale))).save(
         Path(os.environ["DEST"]) / "figures" / png.name, optimize=True)
 PY
-cp results/tables/{claims.md,claims.csv,claims_replicated.md,claims_replicated.csv,learning.csv,estimators.csv,variance_reduction.csv,gamma_sensitivity.csv} "$dest/"
+cp results/tables/{claims.md,claims.csv,learning.csv,estimators.csv,variance_reduction.csv,gamma_sensitivity.csv} "$dest/"
+if [[ " ${targets[*]} " == *" replicate "* ]]; then
+  cp results/tables/{claims_replicated.md,claims_replicated.csv} "$dest/"
+fi
 echo "$dest/ refreshed; paste docs/claims.md into README.md and the E-rows of docs/estimators/claims.md into docs/estimators.md (tests/test_readme.py checks both)"
