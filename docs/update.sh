@@ -17,8 +17,8 @@ else
   dest="docs/$(basename "$config" .yaml)"; args=(--configfile "$config")
 fi
 start=$(date +%s)
-snakemake --cores 2 "${args[@]}" "${targets[@]}"  # the default target, and the replication on disjoint seeds
-echo "snakemake --cores 2 ${args[*]} ${targets[*]}: $(( $(date +%s) - start )) s wall"
+snakemake --cores 2 "${targets[@]}" "${args[@]}"  # targets first: --configfile takes every word after it
+echo "snakemake --cores 2 ${targets[*]} ${args[*]}: $(( $(date +%s) - start )) s wall"
 mkdir -p "$dest/figures"
 DEST="$dest" python - <<'PY'
 import os
