@@ -95,7 +95,7 @@ def test_estimator_statistics_without_reference_variance_treat_the_reference_as_
     (np.nan, np.nan, "greater", "inconclusive"),
 ])
 def test_directional_verdict(lo, hi, claimed, expected):
-    assert stats.directional_verdict(lo, hi, 1.0, claimed) == expected
+    assert stats.verdict(stats.directional_rule(1.0, claimed), lo, hi) == expected
 
 
 @pytest.mark.parametrize("lo, hi, expected", [
@@ -103,7 +103,7 @@ def test_directional_verdict(lo, hi, claimed, expected):
     (-50.0, 50.0, "inconclusive"), (np.nan, np.nan, "inconclusive"),
 ])
 def test_equivalence_verdict(lo, hi, expected):
-    assert stats.equivalence_verdict(lo, hi, 0.5) == expected
+    assert stats.verdict(stats.non_inferiority_rule(0.5), lo, hi) == expected
 
 
 @pytest.mark.parametrize("lo, hi, margin, expected", [
@@ -115,7 +115,7 @@ def test_equivalence_verdict(lo, hi, expected):
     (-50.0, 50.0, 0.5, "inconclusive"), (-2.0, -0.6, np.nan, "inconclusive"),  # no margin
 ])
 def test_harm_verdict(lo, hi, margin, expected):
-    assert stats.harm_verdict(lo, hi, margin) == expected
+    assert stats.verdict(stats.harm_rule(margin), lo, hi) == expected
 
 
 DELTA = 0.5

@@ -194,7 +194,7 @@ class ExperimentConfig:
     probe: ProbeConfig = setting(ProbeConfig(), ProbeConfig.__doc__)
 
     def to_dict(self) -> dict[str, Any]:
-        return _to_plain(self)
+        return to_plain(self)
 
     def hash(self) -> str:
         """Short stable hash of the whole config (a provenance column)."""
@@ -251,7 +251,7 @@ class AnalysisConfig:
     replication: ReplicationConfig = setting(ReplicationConfig(), ReplicationConfig.__doc__)
 
     def to_dict(self) -> dict[str, Any]:
-        return _to_plain(self)
+        return to_plain(self)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -449,11 +449,12 @@ def _deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, 
     return out
 
 
-def _to_plain(obj: Any) -> Any:
+def to_plain(obj: Any) -> Any:
+    """Settings as plain JSON-able data (dicts, lists, scalars), recursively."""
     if dataclasses.is_dataclass(obj):
-        return {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, Mapping):
-        return {str(k): _to_plain(v) for k, v in obj.items()}
+        return {str(k): to_plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_to_plain(v) for v in obj]
+        return [to_plain(v) for v in obj]
     return obj

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from mgrl.config import ANALYSIS_SECTIONS, AnalysisConfig, ExperimentConfig, SchemeConfig, _to_plain
+from mgrl.config import ANALYSIS_SECTIONS, AnalysisConfig, ExperimentConfig, SchemeConfig, to_plain
 
 _JSON_TYPES = {int: "integer", float: "number", str: "string", bool: "boolean"}
 _CONSTRAINTS = ("enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minItems",
@@ -45,8 +45,8 @@ def _type_schema(hint: Any) -> dict[str, Any]:
 def _plain_default(default: Any) -> Any:
     """A default as YAML would write it; unset (None) fields of nested settings left out."""
     if isinstance(default, Mapping):
-        return {k: {f: x for f, x in _to_plain(v).items() if x is not None} for k, v in default.items()}
-    return _to_plain(default)
+        return {k: {f: x for f, x in to_plain(v).items() if x is not None} for k, v in default.items()}
+    return to_plain(default)
 
 
 def _object_schema(cls: type, with_defaults: bool = True) -> dict[str, Any]:

@@ -16,8 +16,8 @@ Intervals respect the range of their quantity:
 * statistics of M samples from one state: percentile bootstrap over the samples
   (:func:`bootstrap_intervals`), inside the statistic's range by construction.
 
-Verdicts (:func:`directional_verdict`, :func:`equivalence_verdict`, :func:`harm_verdict`) are
-three-valued: ``holds``, ``contradicted`` or ``inconclusive``; a CI too wide to exclude the null
+Verdicts (:func:`verdict` of a :class:`VerdictRule`: :func:`directional_rule`,
+:func:`non_inferiority_rule`, :func:`harm_rule`) are three-valued: ``holds``, ``contradicted`` or ``inconclusive``; a CI too wide to exclude the null
 (or the margin) is always ``inconclusive``, never ``holds``.
 """
 
@@ -292,18 +292,3 @@ def verdict(rule: VerdictRule, lo: float, hi: float) -> str:
         raise ValueError(f"{rule.kind} rule both holds and is contradicted on [{lo!r}, {hi!r}]: "
                          f"{rule.text}")
     return HOLDS if holds else CONTRADICTED if contradicted else INCONCLUSIVE
-
-
-def directional_verdict(lo: float, hi: float, null: float, claimed: str) -> str:
-    """:func:`verdict` of :func:`directional_rule` (null, claimed) on [lo, hi]."""
-    return verdict(directional_rule(null, claimed), lo, hi)
-
-
-def equivalence_verdict(lo: float, hi: float, margin: float) -> str:
-    """:func:`verdict` of :func:`non_inferiority_rule` (margin) on [lo, hi]."""
-    return verdict(non_inferiority_rule(margin), lo, hi)
-
-
-def harm_verdict(lo: float, hi: float, margin: float) -> str:
-    """:func:`verdict` of :func:`harm_rule` (margin) on [lo, hi]."""
-    return verdict(harm_rule(margin), lo, hi)
