@@ -45,11 +45,12 @@ def probed(tmp_path_factory):
     cfg = probe_config()
     root = tmp_path_factory.mktemp("probe")
     run_training(cfg, 1, "a2c", [0, 1], root / "run", progress=False)
-    compiled_before = probe.sample_meta_gradients._cache_size()
+    programs = (probe.sample_meta_gradients, probe.sample_outer_loss_jacobians)
+    compiled_before = [f._cache_size() for f in programs]
     t = time.perf_counter()
     samples, summary = probe.run_probe(cfg, root / "run", SEED, root / "out")
     seconds = time.perf_counter() - t
-    compiled = probe.sample_meta_gradients._cache_size() - compiled_before
+    compiled = [f._cache_size() - n for f, n in zip(programs, compiled_before)]
     disk_samples = pd.read_parquet(root / "out" / "samples.parquet")
     disk_summary = pd.read_parquet(root / "out" / "summary.parquet")
     pd.testing.assert_frame_equal(samples, disk_samples)
@@ -69,12 +70,26 @@ def sample_matrix(samples: pd.DataFrame, horizon: int, scheme: str, role: str = 
 
 
 def test_probe_samples_equal_direct_meta_gradients_with_the_same_keys(probed):
+    """Every (K, scheme) sample and the reference sample of key m come from one forward pass;
+    each equals its own reverse-mode meta-gradient with key m."""
     cfg, run_dir, samples, _, _, _ = probed
     agent = make_agent(cfg)
     state = probe.load_probe_state(cfg, run_dir, SEED, INTERVAL)
-    K = 2
-    keys = probe.probe_keys(SEED, INTERVAL, K, cfg.probe.num_samples)
+    keys = probe.probe_keys(SEED, INTERVAL, cfg.probe.num_samples)
     direct = jax.jit(lambda key, w: agent.meta_gradient(state, key, w)[0])
+    k_ref = cfg.probe.reference_horizon
+    reference = sample_matrix(samples, k_ref, "last", role="reference")
+    for K in cfg.horizons:
+        for scheme in ("last", "uniform"):
+            got = sample_matrix(samples, K, scheme)
+            w = jnp.asarray(scheme_weights(scheme_of(cfg, scheme), K), jnp.float32)
+            for m in (0, 9):
+                want = np.array([float(direct(keys[m], w)[p]) for p in META_PARAMETERS])
+                np.testing.assert_allclose(got[m], want, rtol=1e-4, atol=1e-6 * np.abs(want).max())
+    w_ref = jnp.zeros((k_ref,), jnp.float32).at[-1].set(1.0)
+    want = np.array([float(direct(keys[3], w_ref)[p]) for p in META_PARAMETERS])
+    np.testing.assert_allclose(reference[3], want, rtol=1e-4, atol=1e-6 * np.abs(want).max())
+    K = 2
     last, uniform = sample_matrix(samples, K, "last"), sample_matrix(samples, K, "uniform")
     for m in (0, 5, 15):
         for scheme, got in (("last", last), ("uniform", uniform)):
@@ -83,24 +98,23 @@ def test_probe_samples_equal_direct_meta_gradients_with_the_same_keys(probed):
             np.testing.assert_allclose(got[m], want, rtol=1e-5, atol=1e-6 * np.abs(want).max())
         # Common random numbers: uniform = (L'(theta_1) + L'(theta_2)) / 2 on the rollouts of the
         # *same* key as last's sample m, so it is linear in last's sample.
-        first = direct(keys[m], jnp.asarray([1.0, 0.0]))
-        first = np.array([float(first[p]) for p in META_PARAMETERS])
-        np.testing.assert_allclose(uniform[m], 0.5 * first + 0.5 * last[m], rtol=1e-4,
-                                   atol=1e-5 * np.abs(last[m]).max())
+        first = sample_matrix(samples, 1, "last")[m]
+        np.testing.assert_allclose(uniform[m], 0.5 * first + 0.5 * last[m], rtol=1e-9)
     assert np.all(np.abs(last) > 0)
     # Samples differ from key to key (fresh rollouts), so the checks above are not vacuous.
     assert np.unique(last[:, 0]).size == cfg.probe.num_samples
 
 
 def test_remat_and_sequential_batches_give_the_same_samples(probed):
-    """meta.remat and samples_per_batch change memory and speed, not the samples."""
+    """meta.remat, samples_per_batch and reverse vs forward mode change memory and speed, not the
+    samples."""
     cfg, run_dir, samples, _, _, _ = probed
     remat_cfg = dataclasses.replace(cfg, meta=dataclasses.replace(cfg.meta, remat=True))
     agent = make_agent(remat_cfg)
     assert agent.remat
     state = probe.load_probe_state(cfg, run_dir, SEED, INTERVAL)
     K = 2
-    keys = probe.probe_keys(SEED, INTERVAL, K, cfg.probe.num_samples)
+    keys = probe.probe_keys(SEED, INTERVAL, cfg.probe.num_samples)
     w = jnp.asarray(scheme_weights(scheme_of(cfg, "uniform"), K), jnp.float32)
     got = np.asarray(probe.sample_meta_gradients(agent, state, keys, w, samples_per_batch=4))
     want = sample_matrix(samples, K, "uniform")
@@ -112,7 +126,7 @@ def test_schemes_share_keys_identical_at_horizon_one_and_differ_beyond(probed):
     np.testing.assert_array_equal(sample_matrix(samples, 1, "last"),
                                   sample_matrix(samples, 1, "uniform"))
     k1 = summary[summary.horizon == 1].set_index("scheme")
-    for col in ("variance_trace", "snr", "cosine_to_reference", "relative_error", "mean_gamma"):
+    for col in ("step_cosine", "variance_trace", "snr", "cosine_to_reference", "mean_gamma"):
         assert k1.loc["last", col] == k1.loc["uniform", col], col
     assert not np.allclose(sample_matrix(samples, 2, "last"), sample_matrix(samples, 2, "uniform"))
 
@@ -139,11 +153,14 @@ def test_run_probe_writes_documented_parquet_quickly(probed):
     assert summary.probed_parameters.iloc[0] == "gamma,lambda"
     for col in ("variance_trace", "var_gamma", "var_lambda", "snr"):
         assert np.all(np.isfinite(summary[col])) and np.all(summary[col] > 0), col
-    for col in ("variance_trace", "snr", "cosine_to_reference", "relative_error", "mean_gamma"):
+    for col in ("step_cosine", "variance_trace", "snr", "cosine_to_reference", "mean_gamma"):
         assert np.all(summary[f"{col}_lo"] <= summary[f"{col}_hi"]), col
-    # One compiled program per (K, M): K in {1, 2} with M = 16; the reference (K_ref = 2,
-    # M_ref = 16) reuses K = 2's, and the schemes share theirs (weights are an argument).
-    assert compiled == 2
+    for col in ("step_cosine", "cosine_to_reference"):
+        assert np.all((-1 <= summary[f"{col}_lo"]) & (summary[f"{col}_hi"] <= 1)), col
+    assert (summary.shared_samples == min(p.num_samples, p.reference_samples)).all()
+    # One compiled program in all: the forward passes of K_ref steps (M_ref = M keys) give the
+    # reference and every (K, scheme); no reverse-mode program.
+    assert compiled == [0, 1]
 
 
 def test_summary_statistics_recompute_from_the_samples_file(probed):
@@ -156,9 +173,17 @@ def test_summary_statistics_recompute_from_the_samples_file(probed):
         np.testing.assert_allclose([row.var_gamma, row.var_lambda], var, rtol=1e-9)
         np.testing.assert_allclose(row.variance_trace, var.sum(), rtol=1e-9)
         ref = reference.mean(axis=0)
-        np.testing.assert_allclose(row.relative_error,
-                                   np.linalg.norm(x.mean(0) - ref) / np.linalg.norm(ref), rtol=1e-9)
         np.testing.assert_allclose(row.reference_gamma, ref[0], rtol=1e-9)
+        step = x.mean(0) / np.sqrt((x**2).mean(0))
+        reference_step = reference.mean(0) / np.sqrt((reference**2).mean(0))
+        np.testing.assert_allclose([row.step_gamma, row.step_lambda], step, rtol=1e-9)
+        np.testing.assert_allclose(row.step_cosine, step @ reference_step / (
+            np.linalg.norm(step) * np.linalg.norm(reference_step)), rtol=1e-9)
+        # Paired keys: the debiased bias subtracts the variance of the paired difference.
+        difference = x - reference
+        np.testing.assert_allclose(row.bias2_debiased, np.sum(difference.mean(0) ** 2)
+                                   - difference.var(0, ddof=1).sum() / len(x), rtol=1e-7,
+                                   atol=1e-9 * var.sum())
 
 
 def test_load_probe_state_selects_the_seed_and_names_missing_checkpoints(probed):
@@ -182,34 +207,41 @@ def test_load_probe_state_selects_the_seed_and_names_missing_checkpoints(probed)
 
 def test_estimator_statistics_by_hand():
     x = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 9.0]])
-    ref = np.array([2.0, 2.0])
+    ref = np.array([[2.0, 2.0]])  # one reference sample: taken as exact
     s = stats.estimator_statistics(x, ref)
     np.testing.assert_allclose(s["mean"], [3.0, 5.0])
     np.testing.assert_allclose(s["variance"], [4.0, 13.0])
     assert s["variance_trace"] == pytest.approx(17.0)
     assert s["snr"] == pytest.approx(34.0 / 17.0)
     assert s["cosine_to_reference"] == pytest.approx(16.0 / np.sqrt(34.0 * 8.0))
-    assert s["relative_error"] == pytest.approx(np.sqrt(10.0 / 8.0))
+    assert s["bias2_debiased"] == pytest.approx(1.0 + 9.0 - 17.0 / 3)
+    # Adam's expected steps: mean / RMS per component; the exact reference's is (1, 1).
+    step = np.array([3.0, 5.0]) / np.sqrt([35.0 / 3, 101.0 / 3])
+    np.testing.assert_allclose(s["step"], step)
+    assert s["step_cosine"] == pytest.approx(step.sum() / (np.linalg.norm(step) * np.sqrt(2)))
     # Leading batch axes are independent problems.
     batch = stats.estimator_statistics(np.stack([x, 2 * x]), ref)
     assert batch["snr"][0] == pytest.approx(s["snr"]) and batch["snr"][1] == pytest.approx(s["snr"])
     np.testing.assert_allclose(batch["variance_trace"], [17.0, 68.0])
+    # The step is scale-free per component: rescaling lambda's samples 1000x changes nothing.
+    rescaled = stats.estimator_statistics(x * [1.0, 1e3], ref * [1.0, 1e3])
+    assert rescaled["step_cosine"] == pytest.approx(s["step_cosine"])
+    assert rescaled["cosine_to_reference"] != pytest.approx(s["cosine_to_reference"])
 
 
 def test_estimator_statistics_recover_gaussian_truth():
     rng = np.random.default_rng(0)
     mu, sd = np.array([1.0, -2.0]), np.array([0.5, 2.0])
     x = mu + sd * rng.standard_normal((200_000, 2))
-    s = stats.estimator_statistics(x, mu)
+    s = stats.estimator_statistics(x, mu[None])
     np.testing.assert_allclose(s["mean"], mu, atol=0.02)
     np.testing.assert_allclose(s["variance"], sd**2, rtol=0.02)
+    np.testing.assert_allclose(s["step"], mu / np.sqrt(mu**2 + sd**2), atol=0.01)
     assert s["snr"] == pytest.approx(np.sum(mu**2) / np.sum(sd**2), rel=0.03)
     assert s["cosine_to_reference"] == pytest.approx(1.0, abs=1e-4)
-    assert s["relative_error"] < 0.01
-    # A rotated reference: cosine and relative error follow the geometry.
-    s = stats.estimator_statistics(x, np.array([2.0, 1.0]))
+    # A rotated reference: the raw cosine follows the geometry.
+    s = stats.estimator_statistics(x, np.array([[2.0, 1.0]]))
     assert abs(s["cosine_to_reference"]) < 0.01
-    assert s["relative_error"] == pytest.approx(np.sqrt(10.0 / 5.0), rel=0.01)
 
 
 def test_bootstrap_intervals_cover_the_truth_at_the_nominal_rate():
@@ -221,7 +253,7 @@ def test_bootstrap_intervals_cover_the_truth_at_the_nominal_rate():
     for _ in range(repeats):
         x = mu + sd * rng.standard_normal((M, 2))
         reference = mu + sd * rng.standard_normal((M, 2))
-        ci = stats.bootstrap_intervals(x, reference, 1000, rng)
+        ci = stats.bootstrap_intervals(x, reference, 0, 1000, rng)
         lo, hi = ci["mean"]
         hits["mean"] += (lo <= mu) & (mu <= hi)
         widths.append(hi - lo)
@@ -239,16 +271,14 @@ def test_bootstrap_is_seeded_and_summary_uses_every_meta_parameter():
     rng = np.random.default_rng(2)
     x = rng.normal([1.0, 5.0], [1.0, 3.0], size=(32, 2))
     ref = rng.normal([1.0, 5.0], [1.0, 3.0], size=(16, 2))
-    both = probe.summarise_samples(x, ref, 200, np.random.default_rng(3))
-    assert both == probe.summarise_samples(x, ref, 200, np.random.default_rng(3))
+    both = probe.summarise_samples(x, ref, 0, 200, np.random.default_rng(3))
+    assert both == probe.summarise_samples(x, ref, 0, 200, np.random.default_rng(3))
     assert both["variance_trace"] == pytest.approx(both["var_gamma"] + both["var_lambda"])
     assert both["var_lambda"] == pytest.approx(x[:, 1].var(ddof=1))
-    assert -1 <= both["cosine_to_reference_lo"] <= both["cosine_to_reference_hi"] <= 1
-    # The debiased bias: ||mean - ref||^2 minus both sampling variances over their sample counts.
+    for col in ("cosine_to_reference", "step_cosine"):
+        assert -1 <= both[f"{col}_lo"] <= both[col] <= both[f"{col}_hi"] <= 1, col
+    # The debiased bias, independent keys: ||mean - ref||^2 minus both variances over their counts.
     plain = np.sum((x.mean(0) - ref.mean(0)) ** 2)
     expected = plain - x.var(0, ddof=1).sum() / 32 - ref.var(0, ddof=1).sum() / 16
     assert both["bias2_debiased"] == pytest.approx(expected)
-    assert both["relative_bias2"] == pytest.approx(expected / np.sum(ref.mean(0) ** 2))
     assert both["reference_var_lambda"] == pytest.approx(ref[:, 1].var(ddof=1))
-
-

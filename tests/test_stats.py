@@ -47,10 +47,12 @@ def test_bootstrap_cosine_and_positive_statistics_stay_in_range():
     # Mean near zero against the reference: the cosine of a resample swings over all of [-1, 1].
     x = rng.normal([0.01, -0.02], 1.0, size=(16, 2))
     ref = rng.normal([0.5, 0.5], 1.0, size=(8, 2))
-    ci = stats.bootstrap_intervals(x, ref, 500, rng)
+    ci = stats.bootstrap_intervals(x, ref, 0, 500, rng)
     lo, hi = ci["cosine_to_reference"]
     assert -1 <= lo < 0 < hi <= 1
-    for name in ("variance_trace", "snr", "relative_error"):
+    lo, hi = ci["step_cosine"]
+    assert -1 <= lo < hi <= 1
+    for name in ("variance_trace", "snr"):
         assert ci[name][0] >= 0, name
     assert ci["bias2_debiased"][0] < ci["bias2_debiased"][1]
 
@@ -66,7 +68,7 @@ def test_debiased_squared_bias_is_unbiased_and_the_plain_one_is_not():
     truth = float(np.sum((mu - mu_ref) ** 2))  # 0.25
     x = mu + sd * rng.standard_normal((draws, m, 2))
     ref = mu_ref + sd_ref * rng.standard_normal((draws, m_ref, 2))
-    s = stats.estimator_statistics_from_samples(x, ref)  # one problem per draw (batch axis)
+    s = stats.estimator_statistics(x, ref)  # one problem per draw (batch axis)
     debiased = s["bias2_debiased"]
     plain = np.sum((x.mean(1) - ref.mean(1)) ** 2, axis=-1)
     se = debiased.std(ddof=1) / np.sqrt(draws)
@@ -75,14 +77,93 @@ def test_debiased_squared_bias_is_unbiased_and_the_plain_one_is_not():
     excess = np.sum(sd**2) / m + np.sum(sd_ref**2) / m_ref
     assert plain.mean() - truth == pytest.approx(excess, rel=0.05)
     assert plain.mean() - truth > 20 * plain.std(ddof=1) / np.sqrt(draws)
-    # Normalised form: divided by the plain squared norm of the reference mean, per draw.
-    np.testing.assert_allclose(s["relative_bias2"], debiased / np.sum(ref.mean(1) ** 2, -1))
+
+
+def test_debiased_squared_bias_stays_unbiased_with_paired_keys():
+    """Paired samples (the first c keys give both g_i and r_i, correlated): the covariance term
+    keeps the estimate unbiased; ignoring the pairing would not."""
+    rng = np.random.default_rng(8)
+    draws, m, m_ref, shared = 20_000, 8, 6, 4
+    mu, mu_ref = np.array([1.0, -0.5]), np.array([1.3, -0.1])
+    truth = float(np.sum((mu - mu_ref) ** 2))
+    common = rng.standard_normal((draws, m, 2))
+    x = mu + 2.0 * common
+    ref = mu_ref + rng.standard_normal((draws, m_ref, 2))
+    ref[:, :shared] = mu_ref + 0.9 * common[:, :shared] + 0.3 * rng.standard_normal((draws, shared, 2))
+    paired = stats.estimator_statistics(x, ref, shared)["bias2_debiased"]
+    unpaired = stats.estimator_statistics(x, ref, 0)["bias2_debiased"]
+    se = paired.std(ddof=1) / np.sqrt(draws)
+    assert abs(paired.mean() - truth) < 3 * se, (paired.mean(), truth, se)
+    assert unpaired.mean() - truth < -20 * se  # the positive covariance, subtracted as if absent
 
 
 def test_estimator_statistics_without_reference_variance_treat_the_reference_as_exact():
     x = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 9.0]])
-    s = stats.estimator_statistics(x, np.array([2.0, 2.0]))
+    s = stats.estimator_statistics(x, np.array([[2.0, 2.0]]))
     assert s["bias2_debiased"] == pytest.approx(10.0 - 17.0 / 3)
+
+
+# ------------------------------------------------------------------------ the step cosine (C1) --
+
+
+def gaussian_truth_step_cosine(mu, sd, mu_ref, sd_ref):
+    """cos(a, a_ref) with a = mu / sqrt(mu^2 + sd^2) per component: the step cosine's population value."""
+    a, b = mu / np.sqrt(mu**2 + sd**2), mu_ref / np.sqrt(mu_ref**2 + sd_ref**2)
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+# The meta-gradient's shape on Snake: lambda's component ~100x smaller than gamma's, noise >> mean.
+MU, SD = np.array([3e-4, -2e-6]), np.array([6e-4, 5e-6])
+MU_REF, SD_REF = np.array([2e-3, 1e-6]), np.array([6e-3, 8e-6])
+
+
+def paired_draws(rng, num, shared=None, rho=0.3):
+    """Samples [.., M, 2] and reference samples [.., M, 2]; rows correlated by rho (paired keys)."""
+    z = rng.standard_normal((num, 2)) if not isinstance(num, tuple) else rng.standard_normal(num + (2,))
+    w = rng.standard_normal(z.shape)
+    return MU + SD * z, MU_REF + SD_REF * (rho * z + np.sqrt(1 - rho**2) * w)
+
+
+def test_step_cosine_is_consistent_and_scale_free():
+    truth = gaussian_truth_step_cosine(MU, SD, MU_REF, SD_REF)
+    assert 0.2 < truth < 0.9  # not at a boundary: the raw cosine is ~1, the sign of gamma's part
+    rng = np.random.default_rng(5)
+    errors = []
+    for num in (64, 1024, 16384):
+        x, ref = paired_draws(rng, (50, num))
+        s = stats.estimator_statistics(x, ref, num)
+        errors.append(float(np.sqrt(np.mean((s["step_cosine"] - truth) ** 2))))
+        assert np.all(s["cosine_to_reference"] > 0.99)  # the raw cosine sees gamma's sign only
+    assert errors[0] > errors[1] > errors[2] and errors[2] < 0.02, errors
+    # Same value for any scale of either component.
+    x, ref = paired_draws(rng, 256)
+    base = stats.estimator_statistics(x, ref, 256)["step_cosine"]
+    scaled = stats.estimator_statistics(x * [10.0, 1e4], ref * [10.0, 1e4], 256)["step_cosine"]
+    assert scaled == pytest.approx(base, rel=1e-10)
+
+
+def test_step_cosine_bootstrap_interval_covers_the_truth_about_95_percent():
+    """Repeated draws at the default M = M_ref = 128 with paired keys: the percentile bootstrap
+    CI (400 resamples, paired) covers the population step cosine in ~95% of draws."""
+    truth = gaussian_truth_step_cosine(MU, SD, MU_REF, SD_REF)
+    rng = np.random.default_rng(6)
+    repeats, hits = 200, 0
+    for _ in range(repeats):
+        x, ref = paired_draws(rng, 128)
+        lo, hi = stats.bootstrap_intervals(x, ref, 128, 400, rng)["step_cosine"]
+        assert -1 <= lo <= hi <= 1
+        hits += lo <= truth <= hi
+    assert 0.91 <= hits / repeats <= 0.99, hits / repeats
+
+
+def test_cosine_difference_interval_stays_within_its_range():
+    values = [1.9, -1.9, 1.95, 0.0]  # differences of cosines; a t-interval leaves [-2, 2]
+    _, tlo, thi, _ = stats.mean_ci(values)
+    assert tlo < -2 or thi > 2
+    c, lo, hi, n = stats.cosine_difference_ci(values)
+    assert -2 < lo <= c <= hi < 2 and n == 4
+    c, lo, hi, _ = stats.cosine_difference_ci([0.2, 0.21, 0.19, 0.2])
+    assert c == pytest.approx(0.2, abs=1e-3) and 0 < lo < c < hi
 
 
 # ------------------------------------------------------------------------------------ verdicts --
@@ -177,11 +258,11 @@ SEEDS = (0, 1, 2, 3)
 BASELINE_RETURN = 10.0  # a2c final return: delta = 0.05 x 10 = 0.5
 
 
-def synthetic(c1=(-0.2, -0.21, -0.19, -0.2), c2=(10, 11, 9, 10), c3=(3, 3.2, 2.9, 3.1),
+def synthetic(c1=(0.2, 0.21, 0.19, 0.2), c2=(10, 11, 9, 10), c3=(3, 3.2, 2.9, 3.1),
               c4=(0.0, 0.1, -0.1, 0.05), c5=(-1.0, -1.1, -0.9, -1.0)):
     """Training and probe-summary frames whose per-seed claim measures are the given values.
 
-    c1: relative_bias2(last, K=4) - (last, K=1); c2: Var[last, 4] / Var[last, 1]; c3: Var[last, 4] /
+    c1: step_cosine(last, K=4) - (last, K=1); c2: Var[last, 4] / Var[last, 1]; c3: Var[last, 4] /
     Var[uniform, 4]; c4: final return uniform - last at K=4; c5: last at K=4 - at K=1.
     """
     summary, training = [], []
@@ -191,12 +272,12 @@ def synthetic(c1=(-0.2, -0.21, -0.19, -0.2), c2=(10, 11, 9, 10), c3=(3, 3.2, 2.9
             cells = {(1, "last"): (scale, 0.3), (1, "uniform"): (scale, 0.3),
                      (4, "last"): (scale * c2[i], 0.3 + c1[i]),
                      (4, "uniform"): (scale * c2[i] / c3[i], 0.1)}
-            for (horizon, scheme), (var, bias) in cells.items():
+            for (horizon, scheme), (var, step_cosine) in cells.items():
                 summary.append({"seed": seed, "interval": interval, "horizon": horizon,
-                                "scheme": scheme, "variance_trace": var, "relative_bias2": bias,
-                                "snr": 0.1, "relative_error": 1.0, "cosine_to_reference": 0.5,
-                                "bias2_debiased": bias, "direction_variance": 0.5,
-                                "num_samples": 16})
+                                "scheme": scheme, "variance_trace": var, "step_cosine": step_cosine,
+                                "snr": 0.1, "cosine_to_reference": 0.5, "bias2_debiased": 1e-6,
+                                "direction_variance": 0.5, "num_samples": 16,
+                                "reference_horizon": 16})
         last4 = 12.0 + 0.3 * seed
         finals = {(1, "a2c"): BASELINE_RETURN, (1, "last"): last4 - c5[i], (4, "last"): last4,
                   (4, "uniform"): last4 + c4[i]}
@@ -222,14 +303,15 @@ def test_every_claim_holds_on_clear_synthetic_data():
     assert v == {"C1": "holds", "C2": "holds", "C3": "holds", "C4": "holds", "C5": "holds"}
     assert claims.loc["C5", "ci_hi"] < -0.5
     assert claims.loc["C2", "value"] == pytest.approx(np.exp(np.mean(np.log([10, 11, 9, 10]))))
-    assert claims.loc["C1", "value"] == pytest.approx(-0.2)
+    assert claims.loc["C1", "value"] == pytest.approx(0.2, abs=1e-3)
+    assert "K_ref=16" in claims.loc["C1", "measure"]
     assert claims.loc["C4", "value"] == pytest.approx(0.0125)
     assert "delta = 0.05 x a2c final return 10 = 0.5" in claims.loc["C4", "criterion"]
     assert "narrow enough" in claims.loc["C2", "power"]
 
 
 def test_every_claim_is_contradicted_on_opposite_synthetic_data():
-    v, _ = verdicts(c1=(0.2, 0.21, 0.19, 0.2), c2=(0.1, 0.11, 0.09, 0.1), c3=(0.3, 0.32, 0.29, 0.31),
+    v, _ = verdicts(c1=(-0.2, -0.21, -0.19, -0.2), c2=(0.1, 0.11, 0.09, 0.1), c3=(0.3, 0.32, 0.29, 0.31),
                     c4=(-1.0, -1.1, -0.9, -1.0), c5=(0.0, 0.1, -0.1, 0.05))
     assert v == {"C1": "contradicted", "C2": "contradicted", "C3": "contradicted",
                  "C4": "contradicted", "C5": "contradicted"}
@@ -246,9 +328,9 @@ def test_significant_but_negligible_harm_contradicts_c5_and_a_harm_near_delta_is
 
 def test_wide_intervals_are_inconclusive_never_holds():
     # Centred on the claimed side, but the seeds disagree: the CI spans the null / the margin.
-    v, claims = verdicts(c1=(-0.9, 0.5, -0.8, 0.4), c2=(30, 0.2, 40, 0.3), c3=(20, 0.1, 30, 0.2),
+    v, claims = verdicts(c1=(0.6, -0.5, 0.6, -0.4), c2=(30, 0.2, 40, 0.3), c3=(20, 0.1, 30, 0.2),
                          c4=(3.0, -3.0, 2.5, -2.0), c5=(-4.0, 2.0, -3.0, 1.0))
-    assert claims.loc["C2", "value"] > 1 and claims.loc["C1", "value"] < 0  # centre on the claim
+    assert claims.loc["C2", "value"] > 1 and claims.loc["C1", "value"] > 0  # centre on the claim
     assert set(v.values()) == {"inconclusive"}, v
     assert "too wide" in claims.loc["C4", "power"] and "too wide" in claims.loc["C2", "power"]
 
@@ -386,7 +468,7 @@ def test_extra_estimators_get_snr_and_return_rows_against_last_and_uniform_not_c
 def test_direction_variance_is_scale_free_and_zero_for_one_direction():
     rng = np.random.default_rng(0)
     samples = rng.normal(size=(50, 2)) + np.array([1.0, 0.5])
-    reference = np.array([1.0, 0.5])
+    reference = np.array([[1.0, 0.5]])
     base = stats.estimator_statistics(samples, reference)["direction_variance"]
     scaled = stats.estimator_statistics(samples * 1e3, reference)["direction_variance"]
     assert 0.0 < base < 50 / 49 and scaled == pytest.approx(base, rel=1e-12)

@@ -161,6 +161,7 @@ def _claims(args) -> None:
     cfg, analysis_cfg = _load(args)
     claims = analysis.claims_table(read_parquet(args.training), read_parquet(args.probe_summary),
                                    list(cfg.schemes), return_margin=analysis_cfg.claims.return_margin,
+                                   step_cosine_effect=analysis_cfg.claims.step_cosine_effect,
                                    aliases=scheme_aliases(cfg), extra_estimators=extra_estimators(cfg))
     write_text_atomic(args.out_csv, claims.to_csv(index=False))
     write_text_atomic(args.out_md, analysis.claims_markdown(claims))

@@ -139,10 +139,13 @@ class TrainConfig:
 class ProbeConfig:
     """Meta-gradient estimator probes (variance, bias, SNR) on saved a2c training states."""
 
-    num_samples: int = setting(16, "M, meta-gradient samples per (checkpoint, K, scheme)", minimum=2)
+    num_samples: int = setting(16, "M, meta-gradient samples per (checkpoint, K, scheme); the first "
+                               "min(M, M_ref) share their keys with the reference's", minimum=2)
     reference_horizon: int = setting(8, "K_ref of the reference estimator (last scheme), >= every K",
                                      minimum=1)
-    reference_samples: int = setting(32, "M_ref, samples of the reference", minimum=1)
+    reference_samples: int = setting(32, "M_ref, samples of the reference: forward passes of K_ref "
+                                     "steps, which also give every (K, scheme) sample of their key",
+                                     minimum=1)
     checkpoints: tuple[int, ...] = setting((1,), "training intervals whose a2c states are probed",
                                            items={"minimum": 1})
     bootstrap: int = setting(1000, "percentile-bootstrap resamples per CI", minimum=10)
@@ -216,6 +219,9 @@ class ClaimsConfig:
 
     return_margin: float = setting(0.05, "delta of the C4 equivalence test and of C5, as a fraction "
                                    "of the a2c baseline's final return", exclusiveMinimum=0)
+    step_cosine_effect: float = setting(0.2, "C1's power target: the rise of the step cosine "
+                                        "(K_max vs K_min) a CI should be able to resolve",
+                                        exclusiveMinimum=0, maximum=2)
 
 
 @dataclasses.dataclass(frozen=True)

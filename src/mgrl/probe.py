@@ -1,42 +1,39 @@
 """Meta-gradient estimator probes: variance, bias and signal-to-noise on saved training states.
 
-A probe freezes one training state (a checkpoint of the seed's ``a2c`` baseline run) and draws M
-independent meta-gradient samples from it for every horizon K and scheme w::
+A probe freezes one training state (a checkpoint of the seed's ``a2c`` baseline run) and draws
+meta-gradient samples from it for every horizon K and scheme w, one per key m::
 
     g_m = grad_eta sum_k w_k L'(theta_k; R_k^(m)),   m = 1..M,   keys key_1..key_M (fresh rollouts)
 
 Each sample shares the state (theta_0, optimiser state s_0, environments, stored rollout R_0) and
 differs only in the rollouts R_1..R_K collected inside the window, so the statistics describe the
-estimator's noise *conditional on the state*. The estimate of the "true" meta-gradient is the
-reference g_ref = mean of M_ref samples of the ``last`` scheme at K_ref = probe.reference_horizon,
-drawn from the same state with keys of their own (independent of every estimate's keys).
+estimator's noise *conditional on the state*.
 
-Statistics over every meta-parameter's direction, D = 2 (gamma and lambda, learned or not: with
-one learned parameter the cosine of a 1-d mean is only its sign; the meta-gradient w.r.t. the
-unlearned lambda is still a direction the estimator gets right or wrong)::
+One forward pass per key. The first k steps of a K-window equal the k-window with the same key,
+so the Jacobian J_m [K_ref, D] of the outer losses l_1..l_Kref w.r.t. eta, computed in forward
+mode in one pass (:meth:`mgrl.agent.MetaGradientAgent.outer_loss_jacobian`), gives every
+weighting scheme's sample at every K <= K_ref: g_m(K, w) = w @ J_m[:K]. The reference, ``last`` at
+K_ref = probe.reference_horizon, is row K_ref of the same pass: g_ref,m = J_m[K_ref - 1]. So the
+M_ref reference samples and the M estimate samples share their first min(M, M_ref) keys (paired
+samples); keys beyond M_ref, if M > M_ref, get a pass at K_max only. Sharing keys neither helps
+nor hurts the variance of the bias statistics (measured: docs/probes.md), and it makes the
+estimates free once the reference is paid for. Schemes whose agent differs (their own outer
+critic) get their own forward pass at K_max with the same keys; ``bmg`` schemes (not a weighting
+of the outer losses) a reverse-mode gradient per (K, scheme), with the same keys.
 
-    mean     = (1/M) sum_m g_m                                   [D]
-    Var      = (1/(M-1)) sum_m (g_m - mean)^2                    [D]  (per component, unbiased)
-    trace    = sum_d Var_d
-    cosine   = <mean, g_ref> / (||mean|| ||g_ref||)
-    rel_err  = ||mean - g_ref|| / ||g_ref||
-    snr      = ||mean||^2 / trace                                 (per-sample signal-to-noise)
-    bias2    = ||mean - g_ref||^2 - trace / M - trace_ref / M_ref (unbiased for ||E g - E g_ref||^2)
-    rel_bias2 = bias2 / ||g_ref||^2
-    direction_variance = sum_d Var_m[g_m / ||g_m||]_d             (scale-free)
+Statistics over every meta-parameter's direction, D = 2 (gamma and lambda, learned or not), from
+:func:`mgrl.stats.estimator_statistics`: ``step_cosine`` (the angle between the expected Adam
+steps of the estimator and of the reference, the bias measure of C1), the variance trace, SNR,
+the direction variance, the raw-mean cosine and the debiased squared bias (paired-corrected). 95%
+confidence intervals are percentile bootstraps that resample the paired keys together
+(:func:`mgrl.stats.bootstrap_intervals`), inside each statistic's range.
 
-The formulas live in :mod:`mgrl.stats`. 95% confidence intervals are percentile bootstraps: the M
-samples and the M_ref reference samples are resampled with replacement (independently), the
-statistics recomputed, and the 2.5% and 97.5% quantiles reported (inside [-1, 1] for the cosine,
->= 0 for positive statistics).
-
-Common random numbers: at a given (checkpoint interval, K) every scheme uses the same M keys, so
-schemes are compared on identical rollouts (a ``bmg`` window's first K updates are those of the
-K-step window); estimators that coincide (same weights, outer-advantage source and BMG L: all
-weighting schemes at K = 1; :func:`mgrl.estimators.estimator_identity`) are sampled once and the
-samples are shared by every scheme that has them. A ``bmg`` sample is the gradient of its KL
-matching loss and a scheme with the outer critic takes A' from it (:class:`_Agents`); their scale differs from a policy-gradient loss's, so
-compare estimators by the scale-free statistics: cosine, SNR and ``direction_variance``.
+Common random numbers: every (K, scheme) of a state uses the same keys, so schemes and horizons
+are compared on identical rollouts (a ``bmg`` window's first K updates are those of the K-step
+window); estimators that coincide (same weights, outer-advantage source and BMG L; all weighting
+schemes at K = 1: :func:`mgrl.estimators.estimator_identity`) are computed once and shared. A
+``bmg`` sample is the gradient of its KL matching loss; its scale differs from a policy-gradient
+loss's, so compare estimators by the scale-free statistics (step cosine, SNR, direction variance).
 """
 
 from __future__ import annotations
@@ -62,13 +59,13 @@ from mgrl.agent import AgentState, MetaGradientAgent
 from mgrl.config import META_PARAMETERS, ExperimentConfig, SchemeConfig
 from mgrl.estimators import (BASELINE_SCHEME, bootstrap_steps, estimator_identity, exists_at,
                              run_config, scheme_of, scheme_weights, uses_outer_critic)
-from mgrl.stats import bootstrap_intervals, estimator_statistics_from_samples
+from mgrl.stats import bootstrap_intervals, estimator_statistics, normalised_step
 from mgrl.train import make_agent, make_train
 
 log = logging.getLogger("mgrl")
 
 PROBE_STREAM = 0x9B0BE  # folded into the seed's key so probe keys never repeat training keys
-REFERENCE_STREAM = 0  # K >= 1, so stream 0 of a checkpoint is free for the reference samples
+PASS_STREAM = 0  # folded into a checkpoint's key for the keys of its forward passes
 SOURCE_SCHEME, SOURCE_HORIZON = BASELINE_SCHEME, 1  # probed states come from the a2c baseline run
 
 _PROVENANCE = ("git_sha", "config_hash", "code_hash", "jax_version", "jumanji_version", "haiku_version",
@@ -84,7 +81,8 @@ SAMPLE_COLUMNS: dict[str, str] = {
     "scheme": "outer-loss weighting scheme name ('last' for reference rows)",
     "meta_parameter": "gamma or lambda: d meta-loss / d eta_<param> (raw, unclipped); every "
                       "meta-parameter is written, learned or not",
-    "sample": "sample index m; at one (interval, K) sample m uses the same key in every scheme",
+    "sample": "key index m: at one interval, sample m of every (K, scheme) and reference sample m "
+              "come from the same key (one forward pass)",
     "value": "the meta-gradient component",
     **{c: metrics_io.COLUMNS[c] for c in _PROVENANCE},
 }
@@ -105,18 +103,19 @@ SUMMARY_COLUMNS: dict[str, str] = {
     "num_samples": "M, meta-gradient samples behind the row",
     "probed_parameters": "comma-separated meta-parameters the statistics use: every one, learned or "
                          "not (gamma,lambda)",
+    "shared_samples": "c, samples paired with reference samples (same keys): min(M, M_ref)",
+    **_statistic_columns("step_cosine", "cosine of the expected Adam steps a = mean / RMS per "
+                                        "component of the samples and of the reference samples "
+                                        "(in [-1, 1]; the bias measure of C1)"),
     **_statistic_columns("variance_trace", "trace of the per-component unbiased sample variance "
                                            "over the probed parameters"),
     **_statistic_columns("snr", "signal-to-noise ||mean||^2 / variance_trace (probed parameters)"),
     **_statistic_columns("cosine_to_reference", "cosine of the sample mean with the reference mean "
                                                 "(probed parameters; in [-1, 1])"),
-    **_statistic_columns("relative_error", "||mean - reference|| / ||reference|| (probed "
-                                           "parameters)"),
-    **_statistic_columns("bias2_debiased", "debiased squared bias ||mean - reference||^2 - "
-                                           "variance_trace / M - reference variance trace / M_ref: "
-                                           "unbiased for ||E g - E g_ref||^2, can be < 0"),
-    **_statistic_columns("relative_bias2", "bias2_debiased / ||reference||^2 (a per-state unit "
-                                           "shared by every estimator)"),
+    **_statistic_columns("bias2_debiased", "debiased squared bias ||mean - reference||^2 minus "
+                                           "the trace of the variance of the difference (paired "
+                                           "keys' covariance included): unbiased for ||E g - E "
+                                           "g_ref||^2 in raw units, can be < 0"),
     **_statistic_columns("direction_variance", "trace of the unbiased variance of the unit vectors "
                                                "g_m / ||g_m||: scale-free (0: all samples point the "
                                                "same way; ~1: spread out)"),
@@ -126,6 +125,8 @@ SUMMARY_COLUMNS: dict[str, str] = {
         f"reference_{p}": f"reference mean of d meta-loss / d eta_{p} (last scheme at K_ref)",
         f"reference_var_{p}": f"unbiased sample variance of the reference samples of d meta-loss / "
                               f"d eta_{p}",
+        f"step_{p}": f"expected Adam step of eta_{p}: mean / RMS of the samples (in [-1, 1])",
+        f"reference_step_{p}": f"the reference's expected Adam step of eta_{p} (in [-1, 1])",
     }.items()},
     "reference_horizon": "K_ref of the reference estimator",
     "reference_samples": "M_ref, samples behind the reference",
@@ -207,18 +208,50 @@ def _interval_key(seed: int, interval: int) -> chex.PRNGKey:
     return jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(seed), PROBE_STREAM), interval)
 
 
-def probe_keys(seed: int, interval: int, horizon: int, num_samples: int) -> chex.PRNGKey:
-    """Keys of the M estimate samples at (seed, interval, K), [M, 2]; shared by every scheme."""
-    return jax.random.split(jax.random.fold_in(_interval_key(seed, interval), horizon), num_samples)
-
-
-def reference_keys(seed: int, interval: int, num_samples: int) -> chex.PRNGKey:
-    """Keys of the M_ref reference samples at (seed, interval), [M_ref, 2]; unused by estimates."""
-    return jax.random.split(jax.random.fold_in(_interval_key(seed, interval), REFERENCE_STREAM),
+def probe_keys(seed: int, interval: int, num_samples: int) -> chex.PRNGKey:
+    """Keys of the probe passes at (seed, interval), [max(M, M_ref), 2]: key m drives sample m of
+    every (K, scheme) and reference sample m."""
+    return jax.random.split(jax.random.fold_in(_interval_key(seed, interval), PASS_STREAM),
                             num_samples)
 
 
 # ----------------------------------------------------------------------------------- sampling --
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3), static_argnames="samples_per_batch")
+def sample_outer_loss_jacobians(
+    agent: MetaGradientAgent,
+    state: AgentState,
+    keys: chex.PRNGKey,
+    horizon: int,
+    samples_per_batch: int | None = None,
+) -> chex.Array:
+    """One forward pass per key: J [M, K, D], J[m, k-1] = d l_k / d eta of the K-window of
+    ``keys[m]`` (columns :data:`META_PARAMETERS`), k = 1..K.
+
+    :func:`weighted_samples` turns it into every weighting scheme's samples at every horizon
+    <= K. ``samples_per_batch`` as in :func:`sample_meta_gradients`; forward mode keeps no inner
+    step, so memory does not grow with K.
+    """
+
+    def one_pass(key: chex.PRNGKey) -> chex.Array:
+        jacobian, _ = agent.outer_loss_jacobian(state, key, horizon)
+        return jacobian
+
+    if samples_per_batch is None or samples_per_batch >= keys.shape[0]:
+        return jax.vmap(one_pass)(keys)
+    return jax.lax.map(one_pass, keys, batch_size=samples_per_batch)
+
+
+def weighted_samples(jacobians: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Samples [M, D] of the weighting ``weights`` [K] from one-pass Jacobians [M, K_pass, D],
+    K <= K_pass: g_m = sum_k w_k J[m, k-1] (float64)."""
+    jacobians = np.asarray(jacobians, np.float64)
+    weights = np.asarray(weights, np.float64)
+    if len(weights) > jacobians.shape[1]:
+        raise ValueError(f"a K = {len(weights)} weighting needs passes of >= {len(weights)} steps, "
+                         f"got {jacobians.shape[1]}")
+    return np.einsum("k,mkd->md", weights, jacobians[:, :len(weights)])
 
 
 @functools.partial(jax.jit, static_argnums=0, static_argnames="samples_per_batch")
@@ -253,28 +286,30 @@ def sample_meta_gradients(
 
 # --------------------------------------------------------------------------------- statistics --
 
-SUMMARY_STATISTICS = ("variance_trace", "snr", "cosine_to_reference", "relative_error",
-                      "bias2_debiased", "relative_bias2", "direction_variance")
+SUMMARY_STATISTICS = ("step_cosine", "variance_trace", "snr", "cosine_to_reference",
+                      "bias2_debiased", "direction_variance")
 
 
 def summarise_samples(
     samples: np.ndarray,
     reference_samples: np.ndarray,
+    shared: int,
     num_resamples: int,
     rng: np.random.Generator,
 ) -> dict[str, float]:
-    """One summary row's statistics from samples [M, D] and reference samples [M_ref, D], D = 2:
-    every meta-parameter's component, learned or not (see the module docstring)."""
+    """One summary row's statistics from samples [M, D] and reference samples [M_ref, D], D = 2
+    (every meta-parameter's component, learned or not), the first ``shared`` rows paired."""
     samples = np.asarray(samples, np.float64)
     reference_samples = np.asarray(reference_samples, np.float64)
-    every = estimator_statistics_from_samples(samples, reference_samples)
-    every_ci = bootstrap_intervals(samples, reference_samples, num_resamples, rng)
-    row: dict[str, float] = {}
+    every = estimator_statistics(samples, reference_samples, shared)
+    every_ci = bootstrap_intervals(samples, reference_samples, shared, num_resamples, rng)
+    row: dict[str, float] = {"shared_samples": shared}
     for name in SUMMARY_STATISTICS:
         row[name] = float(every[name])
         row[f"{name}_lo"], row[f"{name}_hi"] = (float(v) for v in every_ci[name])
     reference_variance = (reference_samples.var(axis=0, ddof=1) if len(reference_samples) > 1
                           else np.zeros(len(META_PARAMETERS)))
+    reference_step = normalised_step(reference_samples)
     for d, p in enumerate(META_PARAMETERS):
         row[f"mean_{p}"] = float(every["mean"][d])
         row[f"mean_{p}_lo"] = float(every_ci["mean"][0][d])
@@ -282,6 +317,8 @@ def summarise_samples(
         row[f"var_{p}"] = float(every["variance"][d])
         row[f"reference_{p}"] = float(reference_samples[:, d].mean())
         row[f"reference_var_{p}"] = float(reference_variance[d])
+        row[f"step_{p}"] = float(every["step"][d])
+        row[f"reference_step_{p}"] = float(reference_step[d])
     return row
 
 
@@ -328,6 +365,10 @@ class _Agents:
         return self._agents[key]
 
 
+def _is_weighting(cfg: ExperimentConfig, scheme: str) -> bool:
+    return not bootstrap_steps(scheme_of(cfg, scheme))
+
+
 def run_probe(
     cfg: ExperimentConfig,
     run_dir: str | Path,
@@ -337,48 +378,63 @@ def run_probe(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Probe seed ``seed`` of the a2c run in ``run_dir`` at every ``probe.checkpoints`` interval.
 
-    For each interval: M_ref reference samples (last, K_ref), then for each K in ``horizons`` one
-    set of M keys and, per distinct estimator, M samples shared by the schemes that are it.
-    Writes ``out_dir/samples.parquet`` (:data:`SAMPLE_COLUMNS`) and ``out_dir/summary.parquet``
-    (:data:`SUMMARY_COLUMNS`) atomically and returns (samples, summary). Deterministic in
-    (cfg, checkpoint, seed): keys from (seed, interval, K), bootstrap seeded by (seed, interval, K).
-    ``samples_per_batch`` is passed to :func:`sample_meta_gradients` (None: ``probe.samples_per_batch``
-    of the config, whose own None means one vmap of all M).
+    For each interval: keys 1..max(M, M_ref); a forward pass at K_ref for the first M_ref keys (the
+    reference and, for the first M keys, every weighting scheme of the reference's agent at every
+    K), a pass at K_max for keys beyond M_ref, one per other agent at K_max, a reverse pass per
+    ``bmg`` (K, scheme). Writes ``out_dir/samples.parquet`` (:data:`SAMPLE_COLUMNS`) and
+    ``out_dir/summary.parquet`` (:data:`SUMMARY_COLUMNS`) atomically and returns (samples,
+    summary). Deterministic in (cfg, checkpoint, seed): keys from (seed, interval), bootstrap
+    seeded by (seed, interval, K). ``samples_per_batch`` is passed to the samplers (None:
+    ``probe.samples_per_batch`` of the config, whose own None means one vmap of all keys).
     """
     if samples_per_batch is None:
         samples_per_batch = cfg.probe.samples_per_batch
     seed = int(seed)
     probe_cfg = cfg.probe
+    num, num_ref, k_ref = probe_cfg.num_samples, probe_cfg.reference_samples, probe_cfg.reference_horizon
+    shared = min(num, num_ref)
+    k_max = max(cfg.horizons)
     agents = _Agents(cfg)
+    reference_agent = agents.agent(None)
     provenance = metrics_io.provenance(cfg, PROBE_MODULES)
-    reference_weights = jnp.asarray(
-        scheme_weights(SchemeConfig("last"), probe_cfg.reference_horizon), jnp.float32)
     sample_frames, summary_rows = [], []
     for interval in probe_cfg.checkpoints:
         state = load_probe_state(cfg, run_dir, seed, interval)
         env_steps = int(state.env_steps)
+        keys = probe_keys(seed, interval, max(num, num_ref))
         t = time.perf_counter()
-        keys = reference_keys(seed, interval, probe_cfg.reference_samples)
-        reference = np.asarray(sample_meta_gradients(
-            agents.agent(None), state, keys, reference_weights,
-            samples_per_batch=samples_per_batch))
-        log.info("probe seed %d interval %d: reference (K=%d, %d samples) in %.1fs",
-                 seed, interval, probe_cfg.reference_horizon, probe_cfg.reference_samples,
-                 time.perf_counter() - t)
+        reference_pass = np.asarray(sample_outer_loss_jacobians(
+            reference_agent, state, keys[:num_ref], k_ref, samples_per_batch=samples_per_batch))
+        reference = reference_pass[:, k_ref - 1]
+        passes = {id(reference_agent): reference_pass[:shared, :k_max]}
+        if num > num_ref:
+            extra = np.asarray(sample_outer_loss_jacobians(
+                reference_agent, state, keys[num_ref:num], k_max,
+                samples_per_batch=samples_per_batch))
+            passes[id(reference_agent)] = np.concatenate([passes[id(reference_agent)], extra])
+        log.info("probe seed %d interval %d: %d passes of K_ref=%d in %.1fs", seed, interval,
+                 num_ref, k_ref, time.perf_counter() - t)
         where = dict(provenance, seed=seed, interval=interval, env_steps=env_steps)
         sample_frames.append(_sample_frame(reference, dict(
-            where, role="reference", horizon=probe_cfg.reference_horizon, scheme="last")))
+            where, role="reference", horizon=k_ref, scheme="last")))
+        by_estimator: dict[tuple, np.ndarray] = {}
         for horizon in cfg.horizons:
-            keys = probe_keys(seed, interval, horizon, probe_cfg.num_samples)
-            by_estimator: dict[tuple, np.ndarray] = {}
             t = time.perf_counter()
             for scheme in [s for s in cfg.schemes if exists_at(cfg.schemes[s], horizon)]:
                 estimator = estimator_identity(cfg, scheme, horizon)
                 if estimator not in by_estimator:
+                    agent = agents.agent(scheme)
                     weights = scheme_weights(cfg.schemes[scheme], horizon)
-                    by_estimator[estimator] = np.asarray(sample_meta_gradients(
-                        agents.agent(scheme), state, keys, jnp.asarray(weights, jnp.float32),
-                        samples_per_batch=samples_per_batch))
+                    if not _is_weighting(cfg, scheme):
+                        by_estimator[estimator] = np.asarray(sample_meta_gradients(
+                            agent, state, keys[:num], jnp.asarray(weights, jnp.float32),
+                            samples_per_batch=samples_per_batch))
+                    else:
+                        if id(agent) not in passes:
+                            passes[id(agent)] = np.asarray(sample_outer_loss_jacobians(
+                                agent, state, keys[:num], k_max,
+                                samples_per_batch=samples_per_batch))
+                        by_estimator[estimator] = weighted_samples(passes[id(agent)], weights)
                 samples = by_estimator[estimator]
                 if not np.all(np.isfinite(samples)):
                     log.warning("probe seed %d interval %d K=%d %s: non-finite meta-gradients",
@@ -387,15 +443,13 @@ def run_probe(
                     where, role="estimate", horizon=horizon, scheme=scheme)))
                 rng = np.random.default_rng([seed, interval, horizon])  # same resamples per scheme
                 summary_rows.append(dict(
-                    where, horizon=horizon, scheme=scheme, num_samples=probe_cfg.num_samples,
+                    where, horizon=horizon, scheme=scheme, num_samples=num,
                     probed_parameters=",".join(META_PARAMETERS),
-                    **summarise_samples(samples, reference, probe_cfg.bootstrap, rng),
-                    reference_horizon=probe_cfg.reference_horizon,
-                    reference_samples=probe_cfg.reference_samples,
+                    **summarise_samples(samples, reference, shared, probe_cfg.bootstrap, rng),
+                    reference_horizon=k_ref, reference_samples=num_ref,
                     bootstrap_resamples=probe_cfg.bootstrap))
-            log.info("probe seed %d interval %d K=%d: %d samples x %d estimators in %.1fs",
-                     seed, interval, horizon, probe_cfg.num_samples, len(by_estimator),
-                     time.perf_counter() - t)
+            log.info("probe seed %d interval %d K=%d: %d estimators in %.1fs", seed, interval,
+                     horizon, len(by_estimator), time.perf_counter() - t)
     samples_frame = _typed(pd.concat(sample_frames, ignore_index=True), SAMPLE_COLUMNS)
     summary_frame = _typed(pd.DataFrame(summary_rows), SUMMARY_COLUMNS)
     out_dir = Path(out_dir)
@@ -412,7 +466,7 @@ def _typed(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
     if missing:
         raise ValueError(f"probe output lacks documented columns {missing}")
     frame = frame[list(columns)].copy()
-    for col in ("seed", "interval", "env_steps", "horizon", "sample", "num_samples",
+    for col in ("seed", "interval", "env_steps", "horizon", "sample", "num_samples", "shared_samples",
                 "reference_horizon", "reference_samples", "bootstrap_resamples"):
         if col in frame.columns:
             frame[col] = frame[col].astype("int64")

@@ -12,7 +12,8 @@ Intervals respect the range of their quantity:
 * quantities in (0, 1) (gamma, lambda): t-interval of the mean logit, mapped back with the sigmoid
   (:func:`logit_mean_ci`);
 * quantities in [-1, 1] (cosines): t-interval of the mean atanh, mapped back with tanh
-  (:func:`atanh_mean_ci`, stays inside (-1, 1));
+  (:func:`atanh_mean_ci`, stays inside (-1, 1)); differences of two cosines, in [-2, 2], the same
+  on their half (:func:`cosine_difference_ci`);
 * statistics of M samples from one state: percentile bootstrap over the samples
   (:func:`bootstrap_intervals`), inside the statistic's range by construction.
 
@@ -97,6 +98,15 @@ def atanh_mean_ci(values: Sequence[float], level: float = CONFIDENCE_LEVEL) -> t
     return transformed_mean_ci(x, np.arctanh, np.tanh, level)
 
 
+def cosine_difference_ci(values: Sequence[float], level: float = CONFIDENCE_LEVEL
+                         ) -> tuple[float, float, float, int]:
+    """Centre and CI of differences of two cosines (in [-2, 2]): :func:`atanh_mean_ci` of the
+    halves, doubled, so the CI stays inside (-2, 2); the centre has the sign of the typical
+    difference (it is 2 tanh(mean atanh(d / 2)), close to the mean for |d| well inside 2)."""
+    c, lo, hi, n = atanh_mean_ci(np.asarray(values, dtype=float) / 2.0, level)
+    return 2.0 * c, 2.0 * lo, 2.0 * hi, n
+
+
 def half_width(lo: float, hi: float) -> float:
     """Half the width of an interval (NaN if either end is NaN)."""
     return float((hi - lo) / 2.0)
@@ -119,102 +129,135 @@ def bootstrap_indices(n: int, num_resamples: int, rng: np.random.Generator) -> n
 # ------------------------------------------------------------------------ estimator statistics --
 
 
-def estimator_statistics(
-    samples: np.ndarray,
-    reference: np.ndarray,
-    reference_variance: np.ndarray | None = None,
-    reference_count: int | None = None,
-) -> dict[str, np.ndarray]:
-    """Statistics of samples g_1..g_M [..., M, D] against a reference mean r [..., D] (broadcast).
+def normalised_step(samples: np.ndarray) -> np.ndarray:
+    """Adam's expected step direction of an estimator, per component: a_d = mean_m g_md /
+    sqrt(mean_m g_md^2) [..., D] from samples [..., M, D].
 
-    With x = mean_m g_m [..., D], s^2 the per-component unbiased variance [..., D], trace = sum_d s^2:
-
-        cosine_to_reference = <x, r> / (||x|| ||r||)                    in [-1, 1]
-        relative_error      = ||x - r|| / ||r||
-        snr                 = ||x||^2 / trace                           (per-sample signal-to-noise)
-        bias2_debiased      = ||x - r||^2 - trace / M - trace_ref / M_ref
-        relative_bias2      = bias2_debiased / ||r||^2
-        direction_variance  = sum_d Var_m[g_m / ||g_m||]_d                  in [0, M / (M - 1)]
-
-    ``bias2_debiased`` is unbiased for ||E g - E g_ref||^2 when r is the mean of M_ref independent
-    reference samples with per-component unbiased variance ``reference_variance`` [..., D]
-    (``reference_count`` = M_ref): E||x - r||^2 = ||E g - E g_ref||^2 + tr Var g / M
-    + tr Var g_ref / M_ref. Without a reference variance the reference is taken as exact. It can be
-    negative (an unbiased estimate of a small non-negative number). ``relative_bias2`` divides by the
-    plain ||r||^2, a per-state constant shared by every estimator, so it only sets the units.
-
-    ``direction_variance`` is the trace of the unbiased variance of the unit vectors u_m = g_m /
-    ||g_m|| (= M / (M - 1) (1 - ||mean u||^2)): 0 when every sample points the same way, ~1 when
-    the directions are spread out. Like ``snr`` and ``cosine_to_reference`` it does not change when
-    an estimator's gradients are rescaled, so it compares estimators of different losses (a BMG KL
-    and a policy-gradient loss); ``variance_trace`` does not.
-
-    Returns also ``mean`` and ``variance`` [..., D] and ``variance_trace`` [...]. A zero reference or
-    zero variance gives NaN or inf, not an error.
+    Adam divides each component's running mean by the root of its running mean square, so with
+    gradients g drawn from one state its step tends to E g_d / sqrt(E g_d^2) = mu_d / sqrt(mu_d^2 +
+    sigma_d^2), in [-1, 1]: the scale of g cancels (a policy-gradient loss and a KL compare), and
+    a component's step shrinks towards 0 as its noise grows. Divides by a root mean square, never
+    by a mean (it is >= |mean|; 0 only if every sample is 0, which gives NaN).
     """
     samples = np.asarray(samples, np.float64)
-    reference = np.asarray(reference, np.float64)
-    num = samples.shape[-2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return samples.mean(axis=-2) / np.sqrt(np.mean(samples**2, axis=-2))
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """cos(a, b) along the last axis, clipped to [-1, 1] (rounding can leave it by 1 ulp)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cosine = np.sum(a * b, axis=-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+    return np.clip(cosine, -1.0, 1.0)
+
+
+def estimator_statistics(
+    samples: np.ndarray,
+    reference_samples: np.ndarray,
+    shared: int = 0,
+) -> dict[str, np.ndarray]:
+    """Statistics of samples g_1..g_M [..., M, D] against reference samples r_1..r_Mref [..., M_ref, D].
+
+    The first ``shared`` = c rows of both come from the same keys (one forward pass gives g_i and
+    r_i, :mod:`mgrl.probe`), so they are paired; the other rows are independent. With x = mean_m g_m
+    [..., D], rbar = mean r, s^2 the per-component unbiased variance, trace = sum_d s^2 and a(.) =
+    :func:`normalised_step`:
+
+        step_cosine         = cos(a(g), a(r))                           in [-1, 1]
+        cosine_to_reference = cos(x, rbar)                               in [-1, 1]
+        snr                 = ||x||^2 / trace                            (per-sample signal-to-noise)
+        bias2_debiased      = ||x - rbar||^2 - tr V,   V = Var g / M + Var r / M_ref
+                                                        - 2 c Cov_c(g, r) / (M M_ref)
+        direction_variance  = sum_d Var_m[g_m / ||g_m||]_d                  in [0, M / (M - 1)]
+
+    ``step_cosine`` is the angle between the expected Adam steps of the estimator and of the
+    reference: scale-free per component (the gamma component of a raw mean can be 100x the lambda
+    one, making the raw cosine the sign of the gamma component) and with no division by a noisy
+    mean. It is consistent (a plug-in of means of M samples) and tends to shrink towards 0 at small
+    M; ``tests/test_stats.py`` checks its consistency and its bootstrap coverage.
+
+    ``bias2_debiased`` is unbiased for ||E g - E r||^2 (E||x - rbar||^2 = ||E g - E r||^2 + tr V;
+    Cov_c is the unbiased covariance over the c paired rows); it can be < 0, and it is in the
+    estimators' raw units, so it mostly measures their scale. With M_ref = 1 the reference is
+    taken as exact (no variance). ``direction_variance`` is the trace of the unbiased variance of
+    the unit vectors g_m / ||g_m|| (= M / (M - 1) (1 - ||mean u||^2)): 0 when every sample points
+    the same way, ~1 when spread out; scale-free like ``snr`` and both cosines.
+
+    Returns also ``mean``, ``variance`` and ``step`` (a(g)) [..., D], ``variance_trace`` [...].
+    Leading axes are independent problems. Degenerate inputs give NaN or inf, not an error.
+    """
+    samples = np.asarray(samples, np.float64)
+    reference_samples = np.asarray(reference_samples, np.float64)
+    num, num_ref = samples.shape[-2], reference_samples.shape[-2]
+    if not 0 <= shared <= min(num, num_ref):
+        raise ValueError(f"shared = {shared} rows, but M = {num} and M_ref = {num_ref}")
     mean = samples.mean(axis=-2)
+    reference_mean = reference_samples.mean(axis=-2)
     variance = samples.var(axis=-2, ddof=1)
     trace = variance.sum(axis=-1)
-    if reference_variance is None:
-        reference_trace, reference_count = 0.0, 1
-    else:
-        reference_trace = np.asarray(reference_variance, np.float64).sum(axis=-1)
-    mean_norm = np.linalg.norm(mean, axis=-1)
-    reference_norm = np.linalg.norm(reference, axis=-1)
-    squared_error = np.sum((mean - reference) ** 2, axis=-1)
-    bias2 = squared_error - trace / num - reference_trace / reference_count
+    reference_trace = (reference_samples.var(axis=-2, ddof=1).sum(axis=-1) if num_ref > 1
+                       else np.zeros(trace.shape))
+    noise = trace / num + reference_trace / num_ref
+    if shared > 1:
+        g, r = samples[..., :shared, :], reference_samples[..., :shared, :]
+        covariance = np.sum((g - g.mean(axis=-2, keepdims=True))
+                            * (r - r.mean(axis=-2, keepdims=True)), axis=(-2, -1)) / (shared - 1)
+        noise = noise - 2.0 * shared * covariance / (num * num_ref)
+    bias2 = np.sum((mean - reference_mean) ** 2, axis=-1) - noise
+    step = normalised_step(samples)
     with np.errstate(divide="ignore", invalid="ignore"):
         units = samples / np.linalg.norm(samples, axis=-1, keepdims=True)
         direction_variance = units.var(axis=-2, ddof=1).sum(axis=-1)
-        cosine = np.sum(mean * reference, axis=-1) / (mean_norm * reference_norm)
-        relative_error = np.sqrt(squared_error) / reference_norm
-        snr = mean_norm**2 / trace
-        relative_bias2 = bias2 / reference_norm**2
-    return {"mean": mean, "variance": variance, "variance_trace": trace, "snr": snr,
-            "cosine_to_reference": cosine, "relative_error": relative_error,
-            "bias2_debiased": bias2, "relative_bias2": relative_bias2,
-            "direction_variance": direction_variance}
+        snr = np.sum(mean**2, axis=-1) / trace
+    return {"mean": mean, "variance": variance, "step": step, "variance_trace": trace, "snr": snr,
+            "step_cosine": _cosine(step, normalised_step(reference_samples)),
+            "cosine_to_reference": _cosine(mean, reference_mean),
+            "bias2_debiased": bias2, "direction_variance": direction_variance}
 
 
-def estimator_statistics_from_samples(samples: np.ndarray, reference_samples: np.ndarray) -> dict:
-    """:func:`estimator_statistics` of samples [..., M, D] against reference samples [..., M_ref, D]
-    (their mean, variance and count: the debiased bias corrects for the reference's noise)."""
-    reference_samples = np.asarray(reference_samples, np.float64)
-    m_ref = reference_samples.shape[-2]
-    ref_var = (reference_samples.var(axis=-2, ddof=1) if m_ref > 1
-               else np.zeros(reference_samples.shape[:-2] + reference_samples.shape[-1:]))
-    return estimator_statistics(samples, reference_samples.mean(axis=-2), ref_var, m_ref)
+def paired_bootstrap_indices(num: int, num_ref: int, shared: int, num_resamples: int,
+                             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices [B, M] and [B, M_ref] of a bootstrap that keeps the first ``shared`` rows paired:
+    the paired keys are resampled together (one draw gives row i of both), the unpaired rows of
+    each side apart, so a resample has the design of the data (c paired rows, the rest not)."""
+    paired = rng.integers(0, shared, size=(num_resamples, shared)) if shared else \
+        np.zeros((num_resamples, 0), np.int64)
+
+    def tail(n):
+        return shared + rng.integers(0, n - shared, size=(num_resamples, n - shared))
+
+    return (np.concatenate([paired, tail(num)], axis=1),
+            np.concatenate([paired, tail(num_ref)], axis=1))
 
 
 def bootstrap_intervals(
     samples: np.ndarray,
     reference_samples: np.ndarray,
+    shared: int,
     num_resamples: int,
     rng: np.random.Generator,
     level: float = CONFIDENCE_LEVEL,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Percentile bootstrap CIs of every :func:`estimator_statistics_from_samples` output.
+    """Percentile bootstrap CIs of every :func:`estimator_statistics` output.
 
     Args:
-      samples: [M, D] estimate samples; resampled with replacement, [B, M, D] in one go.
-      reference_samples: [M_ref, D]; resampled independently, so the CIs include reference noise.
-      num_resamples: B.
+      samples: [M, D] estimate samples.
+      reference_samples: [M_ref, D]; the first ``shared`` rows pair with those of ``samples``.
+      shared: c, paired rows (resampled together, :func:`paired_bootstrap_indices`).
+      num_resamples: B; the B resamples are evaluated in one batched call.
       rng: seeded numpy Generator (the only randomness).
       level: coverage of the intervals.
 
     Returns:
-      name -> (lo, hi), each shaped like the statistic ([D] for mean and variance, else []). The
-      cosine's ends lie in [-1, 1] and those of positive statistics are >= 0 (percentiles of values
-      in that range).
+      name -> (lo, hi), each shaped like the statistic ([D] for mean, variance and step, else []).
+      The cosines' ends lie in [-1, 1] and those of positive statistics are >= 0 (percentiles of
+      values in that range).
     """
     samples = np.asarray(samples, np.float64)
     reference_samples = np.asarray(reference_samples, np.float64)
-    rows = bootstrap_indices(samples.shape[0], num_resamples, rng)
-    reference_rows = bootstrap_indices(reference_samples.shape[0], num_resamples, rng)
-    resampled = estimator_statistics_from_samples(samples[rows], reference_samples[reference_rows])
+    rows, reference_rows = paired_bootstrap_indices(
+        samples.shape[0], reference_samples.shape[0], shared, num_resamples, rng)
+    resampled = estimator_statistics(samples[rows], reference_samples[reference_rows], shared)
     return {name: percentile_interval(values, level) for name, values in resampled.items()}
 
 
