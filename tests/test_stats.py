@@ -216,7 +216,7 @@ def grid_intervals(delta=DELTA):
     return pairs, [(np.nan, 0.0), (0.0, np.nan), (np.nan, np.nan), (-np.inf, 0.0), (0.0, np.inf)]
 
 
-@pytest.mark.parametrize("claim", ["C1", "C2", "C3", "C4", "C5", "E1", "E2"])
+@pytest.mark.parametrize("claim", ["C1", "C2", "C3", "C4", "C5", "E1", "E2", "C5'", "C1'"])
 def test_every_claim_rule_gives_exactly_one_outcome_per_interval(claim):
     rule = analysis.claim_rules(DELTA)[claim]
     pairs, undefined = grid_intervals()
@@ -463,6 +463,25 @@ def test_extra_estimators_get_snr_and_return_rows_against_last_and_uniform_not_c
     assert e2.loc["final return bmg - last at K=4 (paired per seed)", "value"] == pytest.approx(-1.0)
     assert e2.loc["final return bmg - last at K=4 (paired per seed)", "verdict"] == "contradicted"
     assert claims.claim.str.startswith("E").sum() == 4
+
+
+def test_averaged_runs_get_the_intervention_rows_not_c3_c4():
+    """last_m16 (M = 16) at K = 4 ends 1.0 above last (M = 1), beyond delta = 0.5: C5' holds; at
+    K = 1 it ends 0.2 above its K = 4 run on every seed: C1' is contradicted. No C3/C4 row treats
+    it as a mixing scheme."""
+    training, summary = synthetic()
+    last4 = training[(training.horizon == 4) & (training.scheme == "last")]
+    m16_k4 = last4.assign(scheme="last_m16", **{"train/episode_return": last4["train/episode_return"] + 1.0})
+    m16_k1 = m16_k4.assign(horizon=1, **{"train/episode_return": m16_k4["train/episode_return"] + 0.2})
+    claims = analysis.claims_table(pd.concat([training, m16_k4, m16_k1]), summary,
+                                   ["last", "uniform", "last_m4", "last_m16"], return_margin=0.05,
+                                   averaged={"last_m4": ("last", 4), "last_m16": ("last", 16)})
+    assert claims.claim.isin(["C3", "C4"]).sum() == 2  # uniform's only
+    rows = claims.set_index("claim")
+    assert rows.loc["C5'", "value"] == pytest.approx(1.0)
+    assert rows.loc["C5'", "verdict"] == "holds" and "last_m16 (M=16)" in rows.loc["C5'", "measure"]
+    assert rows.loc["C1'", "value"] == pytest.approx(-0.2)
+    assert rows.loc["C1'", "verdict"] == "contradicted"
 
 
 def test_direction_variance_is_scale_free_and_zero_for_one_direction():

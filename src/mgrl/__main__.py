@@ -155,14 +155,17 @@ def _empty_frame(columns) -> "object":
 
 def _claims(args) -> None:
     from mgrl import analysis
-    from mgrl.estimators import extra_estimators, scheme_aliases
+    from mgrl.estimators import (averaged_schemes, extra_estimators, meta_samples_of, scheme_aliases,
+                                 scheme_of)
     from mgrl.io import read_parquet, write_text_atomic
 
     cfg, analysis_cfg = _load(args)
+    averaged = {s: (scheme_of(cfg, s).kind, meta_samples_of(cfg, s)) for s in averaged_schemes(cfg)}
     claims = analysis.claims_table(read_parquet(args.training), read_parquet(args.probe_summary),
                                    list(cfg.schemes), return_margin=analysis_cfg.claims.return_margin,
                                    step_cosine_effect=analysis_cfg.claims.step_cosine_effect,
-                                   aliases=scheme_aliases(cfg), extra_estimators=extra_estimators(cfg))
+                                   aliases=scheme_aliases(cfg), extra_estimators=extra_estimators(cfg),
+                                   averaged=averaged)
     write_text_atomic(args.out_csv, claims.to_csv(index=False))
     write_text_atomic(args.out_md, analysis.claims_markdown(claims))
     if args.out_html:
@@ -210,7 +213,8 @@ def _figure(args) -> None:
         if name in ("training", "probe_summary") and getattr(module, "EXPAND_ALIASES", True):
             data[name] = expand_aliases(data[name], aliases)
     mixing_only = getattr(module, "MIXING_ONLY", False)  # weightings of one meta-loss only
-    module.plot(data, mixing_schemes(cfg) if mixing_only else list(cfg.schemes), args.out)
+    extra = {"cfg": cfg} if getattr(module, "NEEDS_CONFIG", False) else {}
+    module.plot(data, mixing_schemes(cfg) if mixing_only else list(cfg.schemes), args.out, **extra)
 
 
 def _enable_compilation_cache() -> None:

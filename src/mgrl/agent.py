@@ -113,6 +113,7 @@ class MetaGradientAgent:
         self.meta_learning = len(meta_cfg.learn) > 0
         self.remat = meta_cfg.remat
         self.forward_mode = meta_cfg.gradient == "forward"
+        self.meta_samples = int(meta_cfg.samples)
 
     # ---------------------------------------------------------------------------------- state --
 
@@ -402,12 +403,35 @@ class MetaGradientAgent:
         jacobian, outputs = jax.jacfwd(outer_losses, has_aux=True)(state.eta)
         return jnp.stack([jacobian[p] for p in META_PARAMETERS], axis=-1), outputs
 
+    def meta_sample_keys(self, window_key: chex.PRNGKey) -> chex.PRNGKey:
+        """Keys of the M = ``meta.samples`` windows of one meta-update, [M, 2]: key 0 is the
+        window's own (the training trajectory), keys 1..M-1 come from ``fold_in(window_key, 1)``."""
+        if self.meta_samples == 1:
+            return window_key[None]
+        extra = jax.random.split(jax.random.fold_in(window_key, 1), self.meta_samples - 1)
+        return jnp.concatenate([window_key[None], extra])
+
+    def averaged_meta_gradient(self, state: AgentState, window_key: chex.PRNGKey,
+                               weights: chex.Array):
+        """(1/M) sum_m grad_eta meta-loss(window of key m), keys :meth:`meta_sample_keys`: the
+        expectation of one sample's meta-gradient with 1/M of its variance (independent windows
+        from the same state). Returns (mean grad, (loss, outputs)) with sample 0's loss and
+        outputs: its inner updates are the training trajectory, so the data and the number of
+        meta-updates do not depend on M. The other M - 1 samples run sequentially (``lax.map``)."""
+        grad, (loss, outputs) = self.meta_gradient(state, window_key, weights)
+        if self.meta_samples == 1:
+            return grad, (loss, outputs)
+        keys = self.meta_sample_keys(window_key)[1:]
+        extra = jax.lax.map(lambda k: self.meta_gradient(state, k, weights)[0], keys)
+        mean = {p: (grad[p] + jnp.sum(extra[p], axis=0)) / self.meta_samples for p in grad}
+        return mean, (loss, outputs)
+
     def meta_step(self, state: AgentState, weights: chex.Array) -> tuple[AgentState, dict]:
         """One window: K inner updates (K + L for BMG) and (if any meta-parameter is learned) one
-        meta-update."""
+        meta-update with the mean of ``meta.samples`` meta-gradient samples of the window."""
         key, window_key = jax.random.split(state.key)
         if self.meta_learning:
-            grad, (loss, outputs) = self.meta_gradient(state, window_key, weights)
+            grad, (loss, outputs) = self.averaged_meta_gradient(state, window_key, weights)
             masked = {p: g * self.learn_mask[p] for p, g in grad.items()}
             updates, meta_opt_state = self.meta_opt.update(masked, state.meta_opt_state, state.eta)
             eta = optax.apply_updates(state.eta, updates)

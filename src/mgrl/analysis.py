@@ -20,7 +20,7 @@ import pandas as pd
 from mgrl.config import ClaimsConfig
 from mgrl.estimators import BASELINE_SCHEME, MIXING_BASES, is_baseline, sensitivity_gamma
 from mgrl.stats import (INCONCLUSIVE, VerdictRule, atanh_mean_ci, cosine_difference_ci,
-                        directional_rule, harm_rule,
+                        directional_rule, gain_rule, harm_rule,
                         half_width, log_mean_ci, log_ratio_ci, logit_mean_ci, mean_ci,
                         non_inferiority_rule, verdict)
 
@@ -219,14 +219,16 @@ def claim_rules(delta: float) -> dict[str, VerdictRule]:
     return {"C1": directional_rule(0.0, "greater"), "C2": directional_rule(1.0, "greater"),
             "C3": directional_rule(1.0, "greater"), "C4": non_inferiority_rule(delta),
             "C5": harm_rule(delta), "E1": directional_rule(1.0, "greater"),
-            "E2": non_inferiority_rule(delta)}
+            "E2": non_inferiority_rule(delta), "C5'": gain_rule(delta),
+            "C1'": directional_rule(0.0, "greater")}
 
 
 def claims_table(training: pd.DataFrame, summary: pd.DataFrame, schemes: Sequence[str],
                  return_margin: float = ClaimsConfig.return_margin,
                  step_cosine_effect: float = ClaimsConfig.step_cosine_effect,
                  aliases: Aliases | None = None,
-                 extra_estimators: Sequence[str] = ()) -> pd.DataFrame:
+                 extra_estimators: Sequence[str] = (),
+                 averaged: Mapping[str, tuple[str, int]] | None = None) -> pd.DataFrame:
     """C1-C5, each with the measured value, its 95% CI over seeds, a three-valued verdict, the
     criterion and the power (CI half-width next to the null or the margin).
 
@@ -256,7 +258,20 @@ def claims_table(training: pd.DataFrame, summary: pd.DataFrame, schemes: Sequenc
     * E1 higher signal-to-noise: SNR[extra] / SNR[base] on the same states (scale-free, so a KL
       gradient compares with a policy-gradient one), as C2 with null 1.
     * E2 similar or higher return: final return extra - base, as C4.
+
+    ``averaged`` (scheme -> (kind, M > 1), :func:`mgrl.estimators.averaged_schemes`): runs whose
+    meta-update averages M meta-gradient samples of the window (the variance intervention). They
+    get no C3/C4 row; with A = the ``last``-kind averaged scheme of the largest M (``schemes``
+    order breaks ties):
+
+    * C5' cutting the K-step variance raises return (the causal form of C5): d = final return A -
+      last at K_max, per seed; holds if lower CI > delta (a gain beyond the margin), contradicted
+      if upper CI < delta (any gain smaller than the margin), else inconclusive.
+    * C1' with the variance of both cut M-fold, the K_max meta-gradient learns better (C1 by
+      learning): d = final return A at K_max - A at K = 1, per seed; holds if lower CI > 0,
+      contradicted if upper CI < 0.
     """
+    averaged = dict(averaged or {})
     aliases = aliases or {}
     summary = expand_aliases(summary, aliases)
     training = expand_aliases(training, aliases)
@@ -329,7 +344,7 @@ def claims_table(training: pd.DataFrame, summary: pd.DataFrame, schemes: Sequenc
 
     for scheme in schemes:
         if (scheme == "last" or aliases.get((k_max, scheme)) == "last"
-                or scheme in extra_estimators):
+                or scheme in extra_estimators or scheme in averaged):
             continue
         # C3
         ratio_claim("C3", f"mixing ({scheme}) cuts the variance of the K-step meta-gradient "
@@ -348,6 +363,32 @@ def claims_table(training: pd.DataFrame, summary: pd.DataFrame, schemes: Sequenc
             f"final return last at K={k_max} - at K=1 (paired per seed)", m, lo, hi, n,
             seed_unit(n), verdict(rules["C5"], lo, hi), f"{delta_text}: {rules['C5'].text}",
             f"half-width {half:.3g} vs delta {delta:.3g}: {_resolves(half, delta)} to decide")
+
+    # C5', C1': the variance intervention (meta-gradients averaged over M samples)
+    trained = set(zip(finals.horizon, finals.scheme))
+    last_kind = [s for s, (kind, _) in averaged.items() if kind == "last"]
+    if last_kind and (k_max, "last") in trained:
+        top = max(last_kind, key=lambda s: averaged[s][1])  # first of the largest M, config order
+        m_top = averaged[top][1]
+        gain_text = rules["C5'"].text
+        diff = (final_of(k_max, top) - last_final).dropna()
+        m, lo, hi, n = mean_ci(diff)
+        half = half_width(lo, hi)
+        add("C5'", "cutting the K-step meta-gradient's variance (averaging M samples) raises return",
+            f"final return {top} (M={m_top}) - last (M=1) at K={k_max} (paired per seed)", m, lo,
+            hi, n, seed_unit(n), verdict(rules["C5'"], lo, hi),
+            f"{delta_text}: {gain_text}",
+            f"half-width {half:.3g} vs delta {delta:.3g}: {_resolves(half, delta)} to decide")
+        if k_max != 1 and (1, top) in trained:
+            diff = (final_of(k_max, top) - final_of(1, top)).dropna()
+            m, lo, hi, n = mean_ci(diff)
+            half = half_width(lo, hi)
+            add("C1'", f"with both variances cut {m_top}-fold, the K-step meta-gradient learns "
+                       f"better than the 1-step",
+                f"final return {top} (M={m_top}) at K={k_max} - at K=1 (paired per seed)", m, lo,
+                hi, n, seed_unit(n), verdict(rules["C1'"], lo, hi), rules["C1'"].text,
+                f"half-width {half:.3g} vs delta {delta:.3g}: {_resolves(half, delta)} to "
+                f"resolve a difference of delta")
 
     # E1, E2: each extra estimator (bmg, outer critic) against last and uniform at K_max
     bases = [b for b in MIXING_BASES if b in schemes and b not in extra_estimators]

@@ -121,6 +121,9 @@ class MetaConfig:
                             "through the K inner updates) or forward (forward-mode, D tangents: "
                             "memory independent of K); the same meta-gradients",
                             enum=["reverse", "forward"])
+    samples: int = setting(1, "M, meta-gradient samples averaged per meta-update: sample 0's window "
+                           "is the training trajectory, M - 1 more windows from the same state "
+                           "(keys of their own) feed the meta-gradient only", minimum=1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,6 +172,8 @@ class SchemeConfig:
                                    "theta_K's rollout states", enum=list(MATCHING_FUNCTIONS))
     outer_critic: bool | None = setting(None, "overrides agent.outer_critic for this scheme's runs "
                                         "and probes")
+    meta_samples: int | None = setting(None, "overrides meta.samples for this scheme's runs (a probe "
+                                       "sample is one meta-gradient either way)", minimum=1)
 
 
 def stable_hash(plain: Mapping[str, Any]) -> str:

@@ -156,12 +156,28 @@ def uses_outer_critic(cfg: ExperimentConfig, name: str) -> bool:
     return cfg.agent.outer_critic if own is None else own
 
 
+def meta_samples_of(cfg: ExperimentConfig, name: str) -> int:
+    """M, the meta-gradient samples averaged per meta-update in run ``name``: the scheme's
+    ``meta_samples`` if set, else ``meta.samples``; 1 for the baselines (they learn nothing)."""
+    if is_baseline(name):
+        return 1
+    own = scheme_of(cfg, name).meta_samples
+    return int(cfg.meta.samples if own is None else own)
+
+
+def averaged_schemes(cfg: ExperimentConfig) -> list[str]:
+    """Schemes whose runs average M > 1 meta-gradient samples (:func:`meta_samples_of`), in config
+    order: the variance intervention (claims C5', C1'), not estimators of their own."""
+    return [name for name in cfg.schemes if meta_samples_of(cfg, name) > 1]
+
+
 def estimator_identity(cfg: ExperimentConfig, name: str, horizon: int) -> tuple:
-    """What (K, scheme) computes: (weights rounded to 12 digits, L, matching, outer critic). Equal
-    identities are one estimator; training and probes compute it once."""
+    """What (K, scheme) computes: (weights rounded to 12 digits, L, matching, outer critic, M).
+    Equal identities are one estimator; training and probes compute it once."""
     scheme = scheme_of(cfg, name)
     return (tuple(round(w, 12) for w in scheme_weights(scheme, horizon)), bootstrap_steps(scheme),
-            scheme.matching or MATCHING_FUNCTIONS[0], uses_outer_critic(cfg, name))
+            scheme.matching or MATCHING_FUNCTIONS[0], uses_outer_critic(cfg, name),
+            meta_samples_of(cfg, name))
 
 
 def scheme_aliases(cfg: ExperimentConfig) -> dict[tuple[int, str], str]:
@@ -202,9 +218,10 @@ def extra_estimators(cfg: ExperimentConfig) -> list[str]:
 
 
 def mixing_schemes(cfg: ExperimentConfig) -> list[str]:
-    """The weightings of one policy-gradient meta-loss: every scheme that is not extra."""
-    extra = extra_estimators(cfg)
-    return [name for name in cfg.schemes if name not in extra]
+    """The weightings of one policy-gradient meta-loss: every scheme that is neither extra nor
+    averaged (:func:`averaged_schemes`: the same weighting as another, with more samples)."""
+    other = set(extra_estimators(cfg)) | set(averaged_schemes(cfg))
+    return [name for name in cfg.schemes if name not in other]
 
 
 def run_config(cfg: ExperimentConfig, horizon: int, name: str,
@@ -214,7 +231,8 @@ def run_config(cfg: ExperimentConfig, horizon: int, name: str,
 
     Other horizons and schemes, and probe sizes, are dropped (``probe.checkpoints`` stays: it says
     which states a run keeps), so adding a seed or a scheme leaves existing runs unchanged;
-    ``seeds`` None keeps ``cfg.seeds``. ``agent.outer_critic`` is the run's (:func:`uses_outer_critic`);
+    ``seeds`` None keeps ``cfg.seeds``. ``agent.outer_critic`` is the run's (:func:`uses_outer_critic`),
+    and ``meta.samples`` (:func:`meta_samples_of`);
     a baseline learns no meta-parameter, and ``a2c_gamma<g>`` has ``agent.gamma_init = g``.
     Idempotent: the run config of a run config is itself. Raises ConfigError for an unknown run
     name, K < 1, or a baseline at K != 1.
@@ -231,6 +249,7 @@ def run_config(cfg: ExperimentConfig, horizon: int, name: str,
         agent = dataclasses.replace(agent, gamma_init=gamma)
     if is_baseline(name):
         meta = dataclasses.replace(meta, learn=())
+    meta = dataclasses.replace(meta, samples=meta_samples_of(cfg, name))
     return dataclasses.replace(
         cfg, agent=agent, meta=meta,
         seeds=tuple(int(s) for s in (cfg.seeds if seeds is None else seeds)),

@@ -26,6 +26,8 @@ COLUMNS: dict[str, str] = {
     "meta_updates": "meta-updates done so far (cumulative)",
     "inner_updates": "inner (A2C) parameter updates so far = meta_updates * K (K + L for bmg)",
     "env_steps": "environment steps so far per seed, including the first rollout",
+    "extra_env_steps": "environment steps so far of the meta.samples - 1 extra windows per "
+                       "meta-update (they only feed the meta-gradient; not in env_steps)",
     "train/episode_return": "mean return of episodes completed during the interval (NaN if none)",
     "train/episode_length": "mean length of episodes completed during the interval (NaN if none)",
     "train/episodes": "episodes completed during the interval (all B environments)",
@@ -33,7 +35,8 @@ COLUMNS: dict[str, str] = {
                              "defined even when no episode ends)",
     "meta/gamma": "discount gamma = sigmoid(eta_gamma) at the end of the interval",
     "meta/lambda": "GAE lambda = sigmoid(eta_lambda) at the end of the interval",
-    "meta/grad_gamma": "d meta-loss / d eta_gamma (raw, before masking and clipping), interval mean; "
+    "meta/grad_gamma": "d meta-loss / d eta_gamma (raw, before masking and clipping; the mean of the "
+                       "meta.samples samples), interval mean; "
                        "NaN for a2c",
     "meta/grad_lambda": "d meta-loss / d eta_lambda (raw), interval mean; NaN for a2c",
     "meta/grad_norm": "global norm of the applied (learned-only) meta-gradient before clipping, "
@@ -107,7 +110,8 @@ def to_frame(rows: list[dict], identity: dict) -> pd.DataFrame:
     for key in ("experiment", "horizon", "scheme", "git_sha", "config_hash", "code_hash", "jax_version",
                 "jumanji_version", "haiku_version", "optax_version"):
         frame[key] = identity[key]
-    for col in ("seed", "interval", "meta_updates", "inner_updates", "env_steps", "horizon"):
+    for col in ("seed", "interval", "meta_updates", "inner_updates", "env_steps", "extra_env_steps",
+                "horizon"):
         frame[col] = frame[col].astype("int64")
     frame["train/episodes"] = frame["train/episodes"].astype("float64")
     missing = [c for c in COLUMNS if c not in frame.columns]

@@ -18,7 +18,7 @@ Intervals respect the range of their quantity:
   (:func:`bootstrap_intervals`), inside the statistic's range by construction.
 
 Verdicts (:func:`verdict` of a :class:`VerdictRule`: :func:`directional_rule`,
-:func:`non_inferiority_rule`, :func:`harm_rule`) are three-valued: ``holds``, ``contradicted`` or ``inconclusive``; a CI too wide to exclude the null
+:func:`non_inferiority_rule`, :func:`harm_rule`, :func:`gain_rule`) are three-valued: ``holds``, ``contradicted`` or ``inconclusive``; a CI too wide to exclude the null
 (or the margin) is always ``inconclusive``, never ``holds``.
 """
 
@@ -317,6 +317,18 @@ def harm_rule(margin: float) -> VerdictRule:
                        lambda lo, hi: defined and lo > -margin,
                        "holds: upper CI < -delta (harm larger than the margin); contradicted: lower "
                        "CI > -delta (any harm smaller than the margin); else inconclusive")
+
+
+def gain_rule(margin: float) -> VerdictRule:
+    """Claim "the change improves performance by more than ``margin``" for a difference d =
+    changed - unchanged: holds when lo > margin, contradicted when hi < margin (any gain is smaller
+    than the margin: negligible, even if significantly above 0), inconclusive when the CI contains
+    the margin. The mirror of :func:`harm_rule`. An undefined (non-finite) margin decides nothing."""
+    defined = bool(np.isfinite(margin))
+    return VerdictRule("gain", lambda lo, hi: defined and lo > margin,
+                       lambda lo, hi: defined and hi < margin,
+                       "holds: lower CI > delta (gain larger than the margin); contradicted: upper "
+                       "CI < delta (any gain smaller than the margin); else inconclusive")
 
 
 def verdict(rule: VerdictRule, lo: float, hi: float) -> str:

@@ -263,8 +263,12 @@ def run_training(
             )
         for i, seed in enumerate(seeds):
             row = {k: np.asarray(v)[i].item() for k, v in m.items()}
+            agent = trainer.program.agent
             row.update(seed=seed, interval=interval, inner_updates=int(row["meta_updates"])
-                       * trainer.program.agent.updates_per_window(horizon))
+                       * agent.updates_per_window(horizon))
+            row["extra_env_steps"] = (row["inner_updates"] * (agent.meta_samples - 1)
+                                      * agent.rollout_length * agent.num_envs
+                                      if agent.meta_learning else 0)
             row["perf/interval_seconds"] = seconds
             row["perf/env_steps_per_s"] = trainer.env_steps_per_interval * len(seeds) / seconds
             row["perf/compile_seconds"] = compile_s

@@ -10,7 +10,7 @@ import ast
 from pathlib import Path
 
 FIGURES = ("variance", "bias", "variance_reduction", "learning_curves", "meta_parameters",
-           "final_return", "gamma_sensitivity")
+           "final_return", "gamma_sensitivity", "meta_samples")
 
 
 def figure_inputs(name: str) -> tuple[str, ...]:
