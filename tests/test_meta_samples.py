@@ -88,11 +88,13 @@ def test_meta_samples_set_per_scheme_make_their_own_runs():
                                                 "uniform": {"kind": "uniform"},
                                                 "last_m4": {"kind": "last", "meta_samples": 4}})
     assert [meta_samples_of(cfg, s) for s in ("last", "last_m4", "a2c")] == [1, 4, 1]
-    assert averaged_schemes(cfg) == ["last_m4"] and mixing_schemes(cfg) == ["last", "uniform"]
+    assert averaged_schemes(cfg) == ["last_m4"]
+    assert mixing_schemes(cfg) == ["last", "uniform", "lambda_0.5"]  # tiny_config's third scheme
     assert run_config(cfg, 2, "last_m4").meta.samples == 4
     assert run_config(cfg, 2, "last").meta.samples == 1
     # At K = 1 last and uniform are one estimator; last_m4 is not (it averages 4 samples).
-    assert scheme_aliases(cfg) == {(1, "uniform"): "last"}
+    assert scheme_aliases(cfg) == {(1, "uniform"): "last", (1, "lambda_0.5"): "last",
+                                   (2, "lambda_0.5"): "uniform"}  # rho = 0.5 at K = 2 is uniform
     assert estimator_identity(cfg, "last_m4", 2) != estimator_identity(cfg, "last", 2)
 
 

@@ -24,7 +24,7 @@ from forked_snakemake import run_snakemake
 from mgrl.code import ANALYSIS_MODULES, PROBE_MODULES, TRAINING_MODULES
 from mgrl.analysis import CLAIM_COLUMNS
 from mgrl.config import config_from_dict, load_config
-from mgrl.figures import FIGURES
+from mgrl.figures import figures_for
 from mgrl.metrics import COLUMNS
 from mgrl.estimators import scheme_weights
 
@@ -109,7 +109,7 @@ def expected_jobs(cfg_path: Path) -> dict[str, int]:
     def estimator(s, k):
         outer = cfg.agent.outer_critic if s.outer_critic is None else s.outer_critic
         return (tuple(np.round(scheme_weights(s, k), 12)), s.bootstrap_steps if s.kind == "bmg" else 0,
-                outer)
+                outer, s.meta_samples or cfg.meta.samples)
 
     distinct = sum(len({estimator(s, k) for s in cfg.schemes.values()
                         if s.kind != "custom" or len(s.weights) == k}) for k in cfg.horizons)
@@ -118,7 +118,7 @@ def expected_jobs(cfg_path: Path) -> dict[str, int]:
     counts = {"train": groups * (1 + distinct + sweep), "probe": len(cfg.seeds),
               "aggregate_training": 1, "aggregate_probes": 1, "aggregate_sensitivity": 1,
               "claims": 1, "all": 1}
-    counts.update({f"figure_{f}": 1 for f in FIGURES})
+    counts.update({f"figure_{f}": 1 for f in figures_for(cfg)})
     return counts
 
 
@@ -134,7 +134,7 @@ def tiny_run(tmp_path_factory):
 
 def assert_final_outputs(results: Path) -> None:
     """Every figure (PNG and PDF), every table, and a claims table with C1-C5 and verdicts."""
-    for name in FIGURES:
+    for name in figures_for(config_from_dict(TINY)):
         for ext in ("png", "pdf"):
             path = results / "figures" / f"{name}.{ext}"
             assert path.is_file() and path.stat().st_size > 1000, path
@@ -223,7 +223,7 @@ def test_editing_training_code_reruns_training_probes_and_everything_downstream(
 def test_editing_probe_code_reruns_probes_and_downstream_not_training(tiny_run):
     with edited(tiny_run / "src" / "mgrl" / "probe.py"):
         counts = job_counts(snakemake(tiny_run, "-n", config=TINY))
-    probe_figures = [f for f in FIGURES
+    probe_figures = [f for f in figures_for(config_from_dict(TINY))
                      if "probe_summary" in importlib.import_module(f"mgrl.figures.{f}").INPUTS]
     assert probe_figures  # the probe's figures exist, so the expectation below is not vacuous
     expected = {"probe": len(TINY["seeds"]), "aggregate_probes": 1, "claims": 1, "all": 1,
@@ -245,7 +245,8 @@ def test_adding_a_seed_schedules_only_that_seed_and_downstream(tiny_run):
     config = dict(TINY, seeds=[0, 1, 2])
     counts = job_counts(snakemake(tiny_run, "-n", config=config))
     expected = {"train": 4, "probe": 1, "aggregate_training": 1, "aggregate_probes": 1, "claims": 1,
-                "aggregate_sensitivity": 1, "all": 1, **{f"figure_{f}": 1 for f in FIGURES}}
+                "aggregate_sensitivity": 1, "all": 1,
+                **{f"figure_{f}": 1 for f in figures_for(config_from_dict(config))}}
     assert counts == expected
     out = snakemake(tiny_run, "-n", "--quiet", "rules", config=config)
     scheduled = re.findall(r"seed(\d+)/", out.stdout + out.stderr)

@@ -11,9 +11,9 @@ sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 from mgrl.code import ANALYSIS_MODULES, PROBE_MODULES, TRAINING_MODULES, module_paths  # noqa: E402
 from mgrl.config import (ConfigError, analysis_config_from_dict, check_replication,  # noqa: E402
                          config_from_dict, replicate_seeds)
-from mgrl.estimators import (BASELINE_SCHEME, averaged_schemes, distinct_training_runs,  # noqa: E402
-                             run_config, sensitivity_schemes)
-from mgrl.figures import FIGURES, figure_inputs  # noqa: E402
+from mgrl.estimators import (BASELINE_SCHEME, distinct_training_runs, run_config,  # noqa: E402
+                             sensitivity_schemes)
+from mgrl.figures import FIGURES, figure_inputs, figures_for  # noqa: E402
 
 # mgrl's own check first: its messages name the offending dotted key; then the JSON schema
 # generated from the same settings classes (python -m mgrl schema), which fills in defaults.
@@ -109,8 +109,7 @@ def sensitivity_outputs():
 
 
 def final_outputs():
-    figures = [f"results/figures/{name}.png" for name in FIGURES
-               if name != "meta_samples" or averaged_schemes(CFG)]
+    figures = [f"results/figures/{name}.png" for name in figures_for(CFG)]
     tables = ["results/tables/claims.md", "results/tables/claims.csv",
               "results/tables/learning.csv", "results/tables/estimators.csv",
               "results/tables/variance_reduction.csv"]

@@ -13,6 +13,14 @@ FIGURES = ("variance", "bias", "variance_reduction", "learning_curves", "meta_pa
            "final_return", "gamma_sensitivity", "meta_samples")
 
 
+def figures_for(cfg) -> list[str]:
+    """The figures an experiment draws: every one of :data:`FIGURES`, but ``meta_samples`` only when
+    some scheme averages M > 1 meta-gradient samples (:func:`mgrl.estimators.averaged_schemes`)."""
+    from mgrl.estimators import averaged_schemes
+
+    return [name for name in FIGURES if name != "meta_samples" or averaged_schemes(cfg)]
+
+
 def figure_inputs(name: str) -> tuple[str, ...]:
     """The ``INPUTS`` tuple of figure module ``name``, read from its source without importing it.
 
