@@ -206,7 +206,7 @@ def test_tiny_pipeline_on_slurm_resumes_after_requeue_and_scancel(request):
     assert "error" not in sc, sc["error"] + (folder / "scenario.log").read_text()[-3000:]
     print(f"SLURM scenario seconds: {sc['seconds']}")
     workdir = Path(sc["workdir"])
-    (requeued_id, requeued), (cancelled_id, cancelled) = sc["requeued"], sc["cancelled"]
+    (_, requeued), (cancelled_id, cancelled) = sc["requeued"], sc["cancelled"]
     requeued, cancelled = Path(requeued), Path(cancelled)
     first_log = Path(sc["first_log"]).read_text()
     assert sc["first_returncode"] not in (0, 124, 137), first_log[-5000:]
