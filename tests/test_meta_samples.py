@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from mgrl.config import META_PARAMETERS, ConfigError
+from mgrl.config import META_PARAMETERS, ConfigError, SchemeConfig
 from mgrl.estimators import (averaged_schemes, estimator_identity, meta_samples_of, mixing_schemes,
                              run_config, scheme_aliases)
 from mgrl.train import make_agent
@@ -24,14 +24,17 @@ def as_array(grad) -> np.ndarray:
     return np.array([float(grad[p]) for p in META_PARAMETERS])
 
 
-@pytest.fixture(scope="module", params=["reverse", "forward"])
+@pytest.fixture(scope="module", params=["reverse", "forward", "bmg"])
 def averaged(request):
-    """One meta-step of a float64 agent with M = 4, its inputs, and the four samples one by one."""
+    """One meta-step of a float64 agent with M = 4 (reverse or forward mode, or a BMG agent with
+    L = 1), its inputs, and the four samples one by one."""
     with jax.enable_x64(True):
-        cfg = tiny_config(train={"dtype": "float64"},
-                          meta={"samples": M, "gradient": request.param})
-        agent = make_agent(cfg)
-        single = make_agent(dataclasses.replace(cfg, meta=dataclasses.replace(cfg.meta, samples=1)))
+        mode = "forward" if request.param == "forward" else "reverse"
+        cfg = tiny_config(train={"dtype": "float64"}, meta={"samples": M, "gradient": mode})
+        scheme = SchemeConfig("bmg", bootstrap_steps=1) if request.param == "bmg" else None
+        agent = make_agent(cfg, scheme)
+        single = make_agent(dataclasses.replace(cfg, meta=dataclasses.replace(cfg.meta, samples=1)),
+                            scheme)
         state = jax.jit(agent.init)(jax.random.PRNGKey(5))
         new_state, metrics = jax.jit(agent.meta_step)(state, WEIGHTS)
         _, window_key = jax.random.split(state.key)
@@ -58,8 +61,25 @@ def test_the_training_trajectory_is_sample_zeros_window(averaged):
         params = outputs[0]
         for got, want in zip(jax.tree.leaves(averaged["new_state"].params), jax.tree.leaves(params)):
             np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
-        state = averaged["state"]
-        assert int(averaged["new_state"].env_steps) - int(state.env_steps) == 2 * 3 * 4  # K T B
+        state, window = averaged["state"], averaged["single"].updates_per_window(len(WEIGHTS))
+        assert int(averaged["new_state"].env_steps) - int(state.env_steps) == window * 3 * 4  # T B
+
+
+def test_one_sample_is_the_plain_meta_step_bit_for_bit():
+    """meta.samples = 1 (the default) applies the window's own meta-gradient, no averaging: the
+    logged meta-gradient and the new state equal meta_gradient's exactly (float32, as trained)."""
+    cfg = tiny_config()
+    agent = make_agent(cfg)
+    assert agent.meta_samples == 1
+    state = jax.jit(agent.init)(jax.random.PRNGKey(5))
+    new_state, metrics = jax.jit(agent.meta_step)(state, WEIGHTS.astype(jnp.float32))
+    _, window_key = jax.random.split(state.key)
+    grad, (_, outputs) = jax.jit(agent.meta_gradient)(state, window_key,
+                                                       WEIGHTS.astype(jnp.float32))
+    for p in META_PARAMETERS:
+        np.testing.assert_array_equal(np.asarray(metrics[f"meta/grad_{p}"]), np.asarray(grad[p]))
+    for got, want in zip(jax.tree.leaves(new_state.params), jax.tree.leaves(outputs[0])):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
 
 
 def test_averaging_divides_the_variance_by_m():
