@@ -333,14 +333,19 @@ def claims_table(training: pd.DataFrame, summary: pd.DataFrame, schemes: Sequenc
 
     last_final = final_of(k_max, "last")
 
-    def return_claim(claim, statement, scheme, base):
-        diff = (final_of(k_max, scheme) - final_of(k_max, base)).dropna()
-        m, lo, hi, n = mean_ci(diff)
+    def difference_claim(claim, statement, measure, diff, criterion, target_text="to decide"):
+        """A paired per-seed return difference ``diff`` (index: seed), tested by its claim's rule."""
+        m, lo, hi, n = mean_ci(diff.dropna())
         half = half_width(lo, hi)
-        add(claim, statement, f"final return {scheme} - {base} at K={k_max} (paired per seed)",
-            m, lo, hi, n, seed_unit(n), verdict(rules[claim], lo, hi),
-            f"equivalence, {delta_text}: {rules[claim].text}",
-            f"half-width {half:.3g} vs delta {delta:.3g}: {_resolves(half, delta)} to decide")
+        add(claim, statement, measure, m, lo, hi, n, seed_unit(n), verdict(rules[claim], lo, hi),
+            criterion, f"half-width {half:.3g} vs delta {delta:.3g}: {_resolves(half, delta)} "
+                       f"{target_text}")
+
+    def return_claim(claim, statement, scheme, base):
+        difference_claim(claim, statement,
+                         f"final return {scheme} - {base} at K={k_max} (paired per seed)",
+                         final_of(k_max, scheme) - final_of(k_max, base),
+                         f"equivalence, {delta_text}: {rules[claim].text}")
 
     for scheme in schemes:
         if (scheme == "last" or aliases.get((k_max, scheme)) == "last"
@@ -355,40 +360,28 @@ def claims_table(training: pd.DataFrame, summary: pd.DataFrame, schemes: Sequenc
                      "last")
 
     # C5
-    if k_max != 1 and (1, "last") in set(zip(finals.horizon, finals.scheme)):
-        diff = (last_final - final_of(1, "last")).dropna()
-        m, lo, hi, n = mean_ci(diff)
-        half = half_width(lo, hi)
-        add("C5", "the K-step meta-gradient's variance hinders performance",
-            f"final return last at K={k_max} - at K=1 (paired per seed)", m, lo, hi, n,
-            seed_unit(n), verdict(rules["C5"], lo, hi), f"{delta_text}: {rules['C5'].text}",
-            f"half-width {half:.3g} vs delta {delta:.3g}: {_resolves(half, delta)} to decide")
+    trained = set(zip(finals.horizon, finals.scheme))
+    if k_max != 1 and (1, "last") in trained:
+        difference_claim("C5", "the K-step meta-gradient's variance hinders performance",
+                         f"final return last at K={k_max} - at K=1 (paired per seed)",
+                         last_final - final_of(1, "last"), f"{delta_text}: {rules['C5'].text}")
 
     # C5', C1': the variance intervention (meta-gradients averaged over M samples)
-    trained = set(zip(finals.horizon, finals.scheme))
     last_kind = [s for s, (kind, _) in averaged.items() if kind == "last"]
     if last_kind and (k_max, "last") in trained:
         top = max(last_kind, key=lambda s: averaged[s][1])  # first of the largest M, config order
         m_top = averaged[top][1]
         gain_text = rules["C5'"].text
-        diff = (final_of(k_max, top) - last_final).dropna()
-        m, lo, hi, n = mean_ci(diff)
-        half = half_width(lo, hi)
-        add("C5'", "cutting the K-step meta-gradient's variance (averaging M samples) raises return",
-            f"final return {top} (M={m_top}) - last (M=1) at K={k_max} (paired per seed)", m, lo,
-            hi, n, seed_unit(n), verdict(rules["C5'"], lo, hi),
-            f"{delta_text}: {gain_text}",
-            f"half-width {half:.3g} vs delta {delta:.3g}: {_resolves(half, delta)} to decide")
+        difference_claim("C5'", "cutting the K-step meta-gradient's variance (averaging M samples) "
+                                "raises return",
+                         f"final return {top} (M={m_top}) - last (M=1) at K={k_max} (paired per seed)",
+                         final_of(k_max, top) - last_final, f"{delta_text}: {gain_text}")
         if k_max != 1 and (1, top) in trained:
-            diff = (final_of(k_max, top) - final_of(1, top)).dropna()
-            m, lo, hi, n = mean_ci(diff)
-            half = half_width(lo, hi)
-            add("C1'", f"with both variances cut {m_top}-fold, the K-step meta-gradient learns "
-                       f"better than the 1-step",
-                f"final return {top} (M={m_top}) at K={k_max} - at K=1 (paired per seed)", m, lo,
-                hi, n, seed_unit(n), verdict(rules["C1'"], lo, hi), rules["C1'"].text,
-                f"half-width {half:.3g} vs delta {delta:.3g}: {_resolves(half, delta)} to "
-                f"resolve a difference of delta")
+            difference_claim("C1'", f"with both variances cut {m_top}-fold, the K-step "
+                                    f"meta-gradient learns better than the 1-step",
+                             f"final return {top} (M={m_top}) at K={k_max} - at K=1 (paired per seed)",
+                             final_of(k_max, top) - final_of(1, top), rules["C1'"].text,
+                             "to resolve a difference of delta")
 
     # E1, E2: each extra estimator (bmg, outer critic) against last and uniform at K_max
     bases = [b for b in MIXING_BASES if b in schemes and b not in extra_estimators]

@@ -171,13 +171,18 @@ def averaged_schemes(cfg: ExperimentConfig) -> list[str]:
     return [name for name in cfg.schemes if meta_samples_of(cfg, name) > 1]
 
 
-def estimator_identity(cfg: ExperimentConfig, name: str, horizon: int) -> tuple:
-    """What (K, scheme) computes: (weights rounded to 12 digits, L, matching, outer critic, M).
-    Equal identities are one estimator; training and probes compute it once."""
+def sample_identity(cfg: ExperimentConfig, name: str, horizon: int) -> tuple:
+    """What one meta-gradient sample of (K, scheme) computes: (weights rounded to 12 digits, L,
+    matching, outer critic). Probes draw one sample per key, so they compute it once."""
     scheme = scheme_of(cfg, name)
     return (tuple(round(w, 12) for w in scheme_weights(scheme, horizon)), bootstrap_steps(scheme),
-            scheme.matching or MATCHING_FUNCTIONS[0], uses_outer_critic(cfg, name),
-            meta_samples_of(cfg, name))
+            scheme.matching or MATCHING_FUNCTIONS[0], uses_outer_critic(cfg, name))
+
+
+def estimator_identity(cfg: ExperimentConfig, name: str, horizon: int) -> tuple:
+    """What a run's meta-update uses: :func:`sample_identity` and M (:func:`meta_samples_of`).
+    Equal identities are one estimator, trained once."""
+    return sample_identity(cfg, name, horizon) + (meta_samples_of(cfg, name),)
 
 
 def scheme_aliases(cfg: ExperimentConfig) -> dict[tuple[int, str], str]:

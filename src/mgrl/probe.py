@@ -31,7 +31,8 @@ confidence intervals are percentile bootstraps that resample the paired keys tog
 Common random numbers: every (K, scheme) of a state uses the same keys, so schemes and horizons
 are compared on identical rollouts (a ``bmg`` window's first K updates are those of the K-step
 window); estimators that coincide (same weights, outer-advantage source and BMG L; all weighting
-schemes at K = 1: :func:`mgrl.estimators.estimator_identity`) are computed once and shared. A
+schemes at K = 1, and schemes that differ only in ``meta_samples``:
+:func:`mgrl.estimators.sample_identity`) are computed once and shared. A
 ``bmg`` sample is the gradient of its KL matching loss; its scale differs from a policy-gradient
 loss's, so compare estimators by the scale-free statistics (step cosine, SNR, direction variance).
 """
@@ -57,7 +58,7 @@ from mgrl.io import write_parquet_atomic
 from mgrl.code import PROBE_MODULES, TRAINING_MODULES, code_hash
 from mgrl.agent import AgentState, MetaGradientAgent
 from mgrl.config import META_PARAMETERS, ExperimentConfig, SchemeConfig
-from mgrl.estimators import (BASELINE_SCHEME, bootstrap_steps, estimator_identity, exists_at,
+from mgrl.estimators import (BASELINE_SCHEME, bootstrap_steps, exists_at, sample_identity,
                              run_config, scheme_of, scheme_weights, uses_outer_critic)
 from mgrl.stats import bootstrap_intervals, estimator_statistics, normalised_step
 from mgrl.train import make_agent, make_train
@@ -421,7 +422,7 @@ def run_probe(
         for horizon in cfg.horizons:
             t = time.perf_counter()
             for scheme in [s for s in cfg.schemes if exists_at(cfg.schemes[s], horizon)]:
-                estimator = estimator_identity(cfg, scheme, horizon)
+                estimator = sample_identity(cfg, scheme, horizon)
                 if estimator not in by_estimator:
                     agent = agents.agent(scheme)
                     weights = scheme_weights(cfg.schemes[scheme], horizon)
