@@ -79,7 +79,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-from mgrl import env as snake_env
+from mgrl.env import make_env
 from mgrl.config import ExperimentConfig, config_from_dict
 from mgrl.train import make_agent, make_train
 
@@ -240,7 +240,7 @@ def _first(out):
 
 
 def case_env_random(cfg: ExperimentConfig, updates: int) -> Case:
-    env = snake_env.make_snake(cfg.env)
+    env = make_env(cfg.env)
     n = updates * cfg.env.rollout_length
 
     def run(state):
@@ -250,13 +250,13 @@ def case_env_random(cfg: ExperimentConfig, updates: int) -> Case:
         def one(carry, k):
             logits = jnp.where(carry.action_mask, 0.0, -1e9)
             action = jax.random.categorical(k, logits).astype(jnp.int32)
-            carry, tr = snake_env.step(env, carry, action)
+            carry, tr = env.step(carry, action)
             return carry, jnp.sum(tr.reward)
 
         carry, rewards = jax.lax.scan(one, carry, jax.random.split(sub, n))
         return (carry, key), jnp.sum(rewards)
 
-    state = _fresh((snake_env.reset(env, jax.random.PRNGKey(0), cfg.env.num_envs),
+    state = _fresh((env.reset(jax.random.PRNGKey(0), cfg.env.num_envs),
                     jax.random.PRNGKey(1)))
     compiled, compile_s = _timed_compile(jax.jit(run, donate_argnums=0), state)
     return Case("env_random", {}, lambda s: _first(compiled(s)), state,
@@ -277,8 +277,8 @@ def case_env_policy(cfg: ExperimentConfig, updates: int) -> Case:
         carry, rewards = jax.lax.scan(one, carry, jax.random.split(sub, updates))
         return (params, carry, key), jnp.sum(rewards)
 
-    carry = snake_env.reset(agent.env, jax.random.PRNGKey(0), cfg.env.num_envs)
-    params = agent.network.init(jax.random.PRNGKey(2), carry.grid[:1], carry.action_mask[:1])
+    carry = agent.env.reset(jax.random.PRNGKey(0), cfg.env.num_envs)
+    params = agent.network.init(jax.random.PRNGKey(2), carry.observation[:1], carry.action_mask[:1])
     state = _fresh((params, carry, jax.random.PRNGKey(1)))
     compiled, compile_s = _timed_compile(jax.jit(run, donate_argnums=0), state)
     return Case("env_policy", {}, lambda s: _first(compiled(s)), state,

@@ -14,7 +14,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from conftest import tiny_config
-from mgrl import env as snake_env
 from mgrl.train import make_agent
 from mgrl.estimators import uses_outer_critic
 from test_estimators import OUTER
@@ -41,7 +40,7 @@ def test_outer_critic_regresses_to_the_outer_discounted_monte_carlo_return():
     agent = trainer.program.agent
     initial = trainer.init(jnp.asarray([0]))
     params = jax.tree.map(lambda x: x[0], state.params)
-    grid, mask = state.rollout.transitions.grid[0], state.rollout.transitions.action_mask[0]
+    grid, mask = state.rollout.transitions.observation[0], state.rollout.transitions.action_mask[0]
     np.testing.assert_array_equal(  # the policy stayed fixed
         agent.network.apply(params, grid, mask)[0],
         agent.network.apply(jax.tree.map(lambda x: x[0], initial.params), grid, mask)[0])
@@ -49,14 +48,14 @@ def test_outer_critic_regresses_to_the_outer_discounted_monte_carlo_return():
     @jax.jit
     def evaluate(key):
         reset_key, act_key = jax.random.split(key)
-        carry = snake_env.reset(agent.env, reset_key, 256)
-        grid = jnp.stack([carry.grid, carry.grid])
+        carry = agent.env.reset(reset_key, 256)
+        grid = jnp.stack([carry.observation, carry.observation])
         mask = jnp.stack([carry.action_mask, carry.action_mask])
         _, values, outer_values = agent.network.apply_rollout(params, grid, mask)
 
         def one(c, k):
-            logits, _ = agent.network.apply(params, c.grid, c.action_mask)
-            c, tr = snake_env.step(agent.env, c, jax.random.categorical(k, logits).astype(jnp.int32))
+            logits, _ = agent.network.apply(params, c.observation, c.action_mask)
+            c, tr = agent.env.step(c, jax.random.categorical(k, logits).astype(jnp.int32))
             return c, (tr.reward, tr.done)
 
         _, (reward, done) = jax.lax.scan(one, carry, jax.random.split(act_key, 60))
@@ -84,7 +83,7 @@ def test_training_an_unused_outer_critic_leaves_the_actor_critic_trajectory_unch
     _, _, plain = run_intervals(tiny, 1, "a2c", [0], 2)
     _, state, trained = run_intervals(with_outer, 1, "a2c", [0], 2)
     assert len(jax.tree.leaves(state.params)) > len(jax.tree.leaves(
-        make_agent(tiny).network.init(jax.random.PRNGKey(0), state.env.grid[0, :1],
+        make_agent(tiny).network.init(jax.random.PRNGKey(0), state.env.observation[0, :1],
                                       state.env.action_mask[0, :1])))  # it has an outer critic
     for key in plain[-1]:
         if key == "loss/outer_value":

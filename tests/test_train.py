@@ -126,6 +126,35 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tiny, tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+def test_outer_bmg_optimiser_state_persists_is_checkpointed_and_resumes_bit_identically(tmp_path):
+    """The outer-target bmg's outer-step optimiser state is part of the training state: it moves
+    with every meta-update (never reset), a run cut after 2 intervals and resumed from its
+    checkpoint equals the uninterrupted run bit for bit, and the look-ahead's fresh rollout per
+    meta-update is counted in extra_env_steps, not env_steps."""
+    cfg = tiny_config(horizons=[1], schemes={"bmg": {"kind": "bmg", "bootstrap_steps": 1}})
+    full = run_training(cfg, 1, "bmg", [0], tmp_path / "full", progress=False)
+    run_training(cfg, 1, "bmg", [0], tmp_path / "cut", progress=False, stop_after=2)
+    resumed = run_training(cfg, 1, "bmg", [0], tmp_path / "cut", progress=False)
+    pd.testing.assert_frame_equal(metric_values(full), metric_values(resumed))
+    trainer = make_train(cfg, 1, "bmg")
+    template = jax.eval_shape(trainer.init, jnp.asarray([0]))
+    states = {}
+    for run in ("full", "cut"):
+        directory = checkpoint_dir(tmp_path / run, run_config(cfg, 1, "bmg", (0,)).hash())
+        states[run] = ckpt.load_latest(directory, template)[1]
+    for a, b in zip(jax.tree.leaves(states["full"]), jax.tree.leaves(states["cut"])):
+        np.testing.assert_array_equal(a, b)
+    first, _ = trainer.run_interval(trainer.init(jnp.asarray([0])))
+    boot = jax.tree.leaves(states["full"].bootstrap_opt_state)
+    assert boot and max(float(np.max(np.abs(np.asarray(leaf)))) for leaf in boot) > 0
+    # It kept changing after interval 1: it persists across meta-updates.
+    assert any(np.any(np.asarray(a) != np.asarray(b))
+               for a, b in zip(boot, jax.tree.leaves(first.bootstrap_opt_state)))
+    look = cfg.env.num_envs * cfg.env.rollout_length
+    assert (full["extra_env_steps"] == full["meta_updates"] * look).all()
+    assert (full["env_steps"] == (full["meta_updates"] + 1) * look).all()
+
+
 def test_changed_config_starts_afresh_and_keeps_the_old_checkpoints(tiny, tmp_path):
     run_training(tiny, 1, "last", [0], tmp_path / "r", progress=False, stop_after=1)
     other = tiny_config(train={"checkpoint_every": 2})  # another run config, the same program

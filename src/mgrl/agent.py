@@ -31,8 +31,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from mgrl import env as snake_env
+from mgrl.env import EnvCarry, make_env
 from mgrl.config import META_PARAMETERS, AgentConfig, EnvConfig, MetaConfig
+from mgrl.estimators import Bootstrap
 from mgrl.losses import (LossCoefficients, Rollout, a2c_loss_from_outputs, critic_values,
                          kl_matching, mixed_outer_loss, outer_pg_from_logits, outer_pg_loss,
                          outer_value_loss, rollout_advantages, rollout_outputs)
@@ -49,6 +50,8 @@ class AgentState(NamedTuple):
       inner_opt_state: optax state of the inner optimiser (differentiated through).
       eta: meta-parameter logits {"gamma": [], "lambda": []}.
       meta_opt_state: optax state of the meta optimiser.
+      bootstrap_opt_state: optax state of an ``outer``-target BMG agent's outer-loss step (its
+        own, persistent across meta-updates); ``()`` for every other agent.
       env: :class:`~mgrl.env.EnvCarry` of B environments.
       rollout: rollout collected by the current ``params`` (R_0 of the next meta-step).
       key: PRNG key (raw uint32[2]).
@@ -60,7 +63,8 @@ class AgentState(NamedTuple):
     inner_opt_state: Any
     eta: Eta
     meta_opt_state: Any
-    env: snake_env.EnvCarry
+    bootstrap_opt_state: Any
+    env: EnvCarry
     rollout: Rollout
     key: chex.PRNGKey
     meta_updates: chex.Array
@@ -89,17 +93,20 @@ class MetaGradientAgent:
         agent_cfg: AgentConfig,
         meta_cfg: MetaConfig,
         network: ActorCritic,
-        bootstrap_steps: int = 0,
+        bootstrap: Bootstrap | None = None,
     ):
         """``agent_cfg.outer_critic``: the outer advantages come from the network's outer critic
-        (which it must have); a network with one trains it either way. ``bootstrap_steps`` L > 0
-        makes a BMG agent (:meth:`bmg_meta_loss`, KL matching)."""
+        (which it must have); a network with one trains it either way. ``bootstrap`` (L >= 1
+        updates, target, matched states) makes a BMG agent (:meth:`bmg_meta_loss`, KL matching)."""
         if agent_cfg.outer_critic and not network.outer_critic:
             raise ValueError("agent.outer_critic needs a network built with outer_critic=True")
         self.uses_outer_critic = agent_cfg.outer_critic
         self.outer_value_coef = agent_cfg.outer_value_coef or 0.0
-        self.bootstrap_steps = int(bootstrap_steps)
-        self.env = snake_env.make_snake(env_cfg)
+        self.bootstrap_steps = bootstrap.steps if bootstrap else 0
+        self.bootstrap_target = bootstrap.target if bootstrap else None
+        self.matching_states = bootstrap.states if bootstrap else None
+        self.gamma_bounds = tuple(float(b) for b in agent_cfg.gamma_bounds)
+        self.env = make_env(env_cfg)
         self.num_envs = env_cfg.num_envs
         self.rollout_length = env_cfg.rollout_length
         self.network = network
@@ -120,10 +127,12 @@ class MetaGradientAgent:
     def init(self, key: chex.PRNGKey) -> AgentState:
         """Initial state: fresh network, optimisers, environments and the first rollout R_0."""
         key, net_key, env_key, rollout_key = jax.random.split(key, 4)
-        env_carry = snake_env.reset(self.env, env_key, self.num_envs)
-        params = self.network.init(net_key, env_carry.grid[:1], env_carry.action_mask[:1])
+        env_carry = self.env.reset(env_key, self.num_envs)
+        params = self.network.init(net_key, env_carry.observation[:1], env_carry.action_mask[:1])
+        low, high = self.gamma_bounds
         eta = {
-            "gamma": jnp.asarray(logit(self.agent_cfg.gamma_init), _float_dtype(params)),
+            "gamma": jnp.asarray(logit((self.agent_cfg.gamma_init - low) / (high - low)),
+                                 _float_dtype(params)),
             "lambda": jnp.asarray(logit(self.agent_cfg.lambda_init), _float_dtype(params)),
         }
         env_carry, rollout = self.collect(params, env_carry, rollout_key)
@@ -132,6 +141,8 @@ class MetaGradientAgent:
             inner_opt_state=self.inner_opt.init(params),
             eta=eta,
             meta_opt_state=self.meta_opt.init(eta),
+            bootstrap_opt_state=(self.inner_opt.init(params) if self.bootstrap_target == "outer"
+                                 else ()),
             env=env_carry,
             rollout=rollout,
             key=key,
@@ -139,20 +150,29 @@ class MetaGradientAgent:
             env_steps=jnp.asarray(self.rollout_length * self.num_envs, jnp.int32),
         )
 
+    def hyper_parameters(self, eta: Eta) -> tuple[chex.Array, chex.Array]:
+        """(gamma, lambda) of the logits: gamma = low + (high - low) sigmoid(eta_gamma) with
+        ``agent.gamma_bounds`` (plainly sigmoid(eta_gamma) for [0, 1]), lambda = sigmoid(eta_lambda)."""
+        gamma = jax.nn.sigmoid(eta["gamma"])
+        if self.gamma_bounds != (0.0, 1.0):
+            low, high = self.gamma_bounds
+            gamma = low + (high - low) * gamma
+        return gamma, jax.nn.sigmoid(eta["lambda"])
+
     # ------------------------------------------------------------------------------- rollouts --
 
-    def collect(self, params, env_carry: snake_env.EnvCarry, key: chex.PRNGKey):
+    def collect(self, params, env_carry: EnvCarry, key: chex.PRNGKey):
         """T on-policy steps of B environments; no gradient flows through acting."""
         params = jax.lax.stop_gradient(params)
 
         def one_step(carry, step_key):
-            logits, _ = self.network.apply(params, carry.grid, carry.action_mask)
+            logits, _ = self.network.apply(params, carry.observation, carry.action_mask)
             action = jax.random.categorical(step_key, logits).astype(jnp.int32)
-            return snake_env.step(self.env, carry, action)
+            return self.env.step(carry, action)
 
         keys = jax.random.split(key, self.rollout_length)
         env_carry, transitions = jax.lax.scan(one_step, env_carry, keys)
-        return env_carry, Rollout(transitions, env_carry.grid, env_carry.action_mask)
+        return env_carry, Rollout(transitions, env_carry.observation, env_carry.action_mask)
 
     # -------------------------------------------------------------------------------- updates --
 
@@ -262,7 +282,7 @@ class MetaGradientAgent:
         weights: chex.Array,
         outer_advantages: chex.Array | None = None,
         final_outer: bool = True,
-        target_logits: chex.Array | None = None,
+        target: tuple[chex.Array, Rollout] | None = None,
     ):
         """sum_k w_k L'(theta_k) after K = len(weights) inner updates from ``state`` (or, for a
         BMG agent, the matching loss of :meth:`bmg_meta_loss`).
@@ -285,7 +305,8 @@ class MetaGradientAgent:
           final_outer: False when nothing is differentiated (plain A2C): skip the extra pass for
             l_K and use l_0..l_{K-1} instead, i.e. the same outer losses one update later
             (theta_0 and R_0 of this window are theta_K and R_K of the previous one).
-          target_logits: BMG only: a fixed target policy [T, B, 4] instead of the bootstrapped one.
+          target: BMG only: a fixed (target logits [T, B, A], matched rollout) instead of the
+            bootstrapped one.
 
         Returns:
           (meta_loss, (final params, inner opt state, env carry, last rollout, per-step aux [K]));
@@ -293,9 +314,8 @@ class MetaGradientAgent:
           (l_0..l_{K-1} and A'_0..A'_{K-1} when ``final_outer`` is False).
         """
         if self.bootstrap_steps:
-            return self.bmg_meta_loss(eta, state, key, weights.shape[0], target_logits)
-        gamma = jax.nn.sigmoid(eta["gamma"])
-        lambda_ = jax.nn.sigmoid(eta["lambda"])
+            return self.bmg_meta_loss(eta, state, key, weights.shape[0], target)
+        gamma, lambda_ = self.hyper_parameters(eta)
         K = weights.shape[0]
         # Step k computes l_k: it gets A'_k, i.e. the given A'_1..A'_K shifted by one (l_0 is
         # never part of a differentiated meta-loss, so its coefficients are unused zeros).
@@ -318,26 +338,38 @@ class MetaGradientAgent:
         return loss, (params, opt_state, env_carry, rollout, aux)
 
     def bmg_meta_loss(self, eta: Eta, state: AgentState, key: chex.PRNGKey, horizon: int,
-                      target_logits: chex.Array | None = None):
-        """Bootstrapped meta-gradient loss (Flennerhag et al. 2021) of a K + L window::
+                      target: tuple[chex.Array, Rollout] | None = None):
+        """Bootstrapped meta-gradient loss (Flennerhag et al. 2021) of a window::
 
             theta_1..theta_K = K inner updates from state (differentiated, as in meta_loss)
-            theta_{K+1}..theta_{K+L} = L more inner updates from theta_K with the current eta,
-                                       on R_K..R_{K+L-1}, all under stop_gradient (the target)
-            meta_loss(eta) = mean_{s in R_K} KL(pi_{theta_{K+L}}(.|s) || pi_{theta_K}(.|s))
+            theta_T          = the target: L updates from theta_K, all under stop_gradient
+            meta_loss(eta)   = mean_{s in matched states} KL(pi_{theta_T}(.|s) || pi_{theta_K}(.|s))
 
-        The L bootstrap updates are the agent's next L updates, not a discarded look-ahead: the
-        returned state is theta_{K+L} with R_{K+L}, so every rollout trains exactly one update, as
-        in every scheme, and a BMG window spends K + L updates per meta-update. Inner step k
-        collects with ``fold_in(key, k)`` (k = 0..K+L-1): the first K steps equal those of a K-step
-        window with the same key. ``target_logits`` [T, B, 4] replaces the bootstrapped target
-        (finite-difference checks freeze it; the loss's gradient is the meta-gradient either way).
+        ``bootstrap_target``:
 
-        Returns (loss, (params, opt state, env carry, rollout R_{K+L}, aux)); aux holds the K + L
-        steps' statistics, and ``aux["outer"]`` = l_1..l_K (the outer losses, logged, not used).
+        * ``outer`` (Flennerhag et al., [2022]'s ``bootstrap_l``): L - 1 inner-rule updates with the
+          current eta on R_K..R_{K+L-2}, then one step on the outer loss L' (gamma', lambda',
+          policy gradient only) at theta_{K+L-1} on R_{K+L-1}, taken by the inner optimiser's
+          kind with its own state ``state.bootstrap_opt_state``, which persists across
+          meta-updates (returned in ``aux["bootstrap_opt_state"]``; a state without one, such as
+          a probed a2c state, starts from a fresh one). The target is a look-ahead: the agent
+          goes on from theta_K, R_K and the environments after R_K, and the look-ahead's
+          rollouts (L - 1, plus the matched one) are counted by :meth:`lookahead_env_steps`.
+          Matched states (``matching_states``): ``target`` a fresh rollout of theta_T (collected
+          with ``fold_in(key, K + L)``), or ``window`` R_K.
+        * ``inner``: L inner-rule updates on R_K..R_{K+L-1}, which are the agent's next L updates
+          (the returned state is theta_{K+L} with R_{K+L}); matched states R_K.
+
+        Inner step k collects with ``fold_in(key, k)``: the first K steps equal those of a K-step
+        window with the same key. ``target`` = (target logits [T, B, A], matched rollout) replaces
+        the bootstrapped one (finite-difference checks freeze it: it carries no gradient, so the
+        frozen loss's exact gradient is the meta-gradient).
+
+        Returns (loss, (params, opt state, env carry, rollout, aux)); ``aux["outer"]`` and
+        ``aux["outer_advantages"]`` are l_1..l_K and A'_1..A'_K (logged, not used), and
+        ``aux["target_logits"]``, ``aux["matched"]`` the target (for freezing it).
         """
-        gamma = jax.nn.sigmoid(eta["gamma"])
-        lambda_ = jax.nn.sigmoid(eta["lambda"])
+        gamma, lambda_ = self.hyper_parameters(eta)
         K, L = horizon, self.bootstrap_steps
         init = (state.params, state.inner_opt_state, state.env, state.rollout)
         (params, opt_state, env_carry, rollout), aux = self._inner_steps(
@@ -345,22 +377,70 @@ class MetaGradientAgent:
         last_outer, last_advantages, logits_k = self._final_outer(params, rollout, None)
         outer = jnp.concatenate([aux["outer"][1:], last_outer[None]])
         outer_advantages = jnp.concatenate([aux["outer_advantages"][1:], last_advantages[None]])
-        matched = rollout  # R_K: the states whose policies are matched
         stop = jax.lax.stop_gradient
-        (target_params, opt_state, env_carry, rollout), boot_aux = self._inner_steps(
-            stop(gamma), stop(lambda_), stop((params, opt_state, env_carry, rollout)), key,
-            jnp.arange(K, K + L), None)
-        if target_logits is None:
-            target_logits = rollout_outputs(self.network.apply_rollout, target_params, matched)[0]
+        if self.bootstrap_target == "inner":
+            matched = rollout  # R_K: the states whose policies are matched
+            (target_params, opt_state, env_carry, rollout), boot_aux = self._inner_steps(
+                stop(gamma), stop(lambda_), stop((params, opt_state, env_carry, rollout)), key,
+                jnp.arange(K, K + L), None)
+            if target is None:
+                target = (rollout_outputs(self.network.apply_rollout, target_params, matched)[0],
+                          matched)
+            aux = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), aux, boot_aux)
+            out_params = target_params
+        else:
+            if target is None:
+                target = self._outer_target(state, key, K, stop((params, opt_state, env_carry,
+                                                                 rollout)), stop(gamma),
+                                            stop(lambda_))
+                aux["bootstrap_opt_state"] = target[2]
+            target = target[:2]
+            matched = target[1]
+            if self.matching_states == "target":
+                logits_k = rollout_outputs(self.network.apply_rollout, params, matched)[0]
+            out_params = params
+        target_logits, matched = stop(target[0]), target[1]
         loss = kl_matching(target_logits, logits_k)
-        aux = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), aux, boot_aux)
         aux["outer"], aux["outer_advantages"] = outer, outer_advantages
-        aux["target_logits"] = stop(target_logits)
-        return loss, (target_params, opt_state, env_carry, rollout, aux)
+        aux["target_logits"], aux["matched"] = target_logits, matched
+        return loss, (out_params, opt_state, env_carry, rollout, aux)
+
+    def _outer_target(self, state: AgentState, key: chex.PRNGKey, K: int, window_end, gamma,
+                      lambda_):
+        """The ``outer`` BMG target from (theta_K, s_K, environments, R_K), no gradient:
+        (target logits on the matched states [T, B, A], matched rollout, new bootstrap optimiser
+        state). L - 1 inner-rule updates, then theta_T = theta + bootstrap_opt(grad L'(theta;
+        R_{K+L-1})) with A' from this agent's outer advantages (critic or outer critic)."""
+        L = self.bootstrap_steps
+        (params, _, env_carry, rollout), _ = self._inner_steps(
+            gamma, lambda_, window_end, key, jnp.arange(K, K + L - 1), None)
+        boot_state = state.bootstrap_opt_state
+        if not jax.tree.leaves(boot_state):
+            boot_state = self.inner_opt.init(state.params)
+        advantages = self.outer_advantages(params, rollout)
+        grads = jax.grad(outer_pg_loss)(params, rollout, advantages, self.network.apply)
+        updates, boot_state = self.inner_opt.update(grads, boot_state, params)
+        target_params = optax.apply_updates(params, updates)
+        if self.matching_states == "target":
+            _, matched = self.collect(target_params, env_carry, jax.random.fold_in(key, K + L))
+        else:
+            matched = window_end[3]
+        logits = rollout_outputs(self.network.apply_rollout, target_params, matched)[0]
+        return logits, matched, boot_state
+
+    def lookahead_env_steps(self) -> int:
+        """Environment steps per window of an ``outer`` BMG look-ahead (per meta-gradient sample):
+        its L - 1 inner-rule updates' rollouts and, when it matches on the target's states, the
+        fresh rollout; 0 for every other agent (an ``inner`` target's updates are the agent's)."""
+        if not self.bootstrap_steps or self.bootstrap_target != "outer":
+            return 0
+        rollouts = self.bootstrap_steps - 1 + (self.matching_states == "target")
+        return rollouts * self.rollout_length * self.num_envs
 
     def updates_per_window(self, horizon: int) -> int:
-        """Inner updates of one meta-step: K, plus the L bootstrap updates of a BMG agent."""
-        return int(horizon) + self.bootstrap_steps
+        """Inner updates of one meta-step: K, plus the L bootstrap updates of an ``inner``-target
+        BMG agent (an ``outer`` target is a look-ahead the agent does not keep)."""
+        return int(horizon) + (self.bootstrap_steps if self.bootstrap_target == "inner" else 0)
 
     def meta_gradient(self, state: AgentState, key: chex.PRNGKey, weights: chex.Array):
         """grad_eta of the meta-loss from ``state`` with ``key``; returns (grad, (loss, outputs)).
@@ -447,6 +527,7 @@ class MetaGradientAgent:
             inner_opt_state=opt_state,
             eta=eta,
             meta_opt_state=meta_opt_state,
+            bootstrap_opt_state=aux.get("bootstrap_opt_state", state.bootstrap_opt_state),
             env=env_carry,
             rollout=rollout,
             key=key,
@@ -459,6 +540,7 @@ class MetaGradientAgent:
             "meta/grad_norm": jnp.asarray(grad_norm, loss.dtype),
             "loss/meta": loss,
             "loss/outer_last": aux["outer"][-1],
+            "meta/outer_advantage_mean": jnp.mean(aux["outer_advantages"]),
             "loss/inner": jnp.mean(aux["pg"] * self.coefs.pg + aux["value"] * self.coefs.value
                                    - aux["entropy"] * self.coefs.entropy),
             "loss/inner_pg": jnp.mean(aux["pg"]),

@@ -33,8 +33,19 @@ import yaml
 META_PARAMETERS = ("gamma", "lambda")
 SCHEME_KINDS = ("last", "uniform", "lambda", "custom", "bmg")
 MATCHING_FUNCTIONS = ("kl",)
+BOOTSTRAP_TARGETS = ("outer", "inner")
+"""How a ``bmg`` target is made from theta_K (mgrl.agent.MetaGradientAgent.bmg_meta_loss): ``outer``
+(Flennerhag et al. 2021, [2022]): L - 1 inner-rule updates, then one step on the outer loss with an
+optimiser state of its own, a look-ahead the agent does not keep; ``inner``: L inner-rule updates,
+which are the agent's next L updates."""
+MATCHING_STATES = ("target", "window")
+"""Where a ``bmg`` scheme with the outer target matches policies: ``target`` a fresh rollout of the
+target ([2022]); ``window`` R_K, theta_K's own rollout."""
 """``kl``: mean over the states s of theta_K's rollout of KL(pi_target(.|s) || pi_theta_K(.|s))."""
 OPTIMIZERS = ("rmsprop", "adam")
+ENV_NAMES = ("snake", "discounting_chain")
+"""``snake``: Jumanji's Snake; ``discounting_chain``: bsuite's Discounting Chain from gymnax
+(:mod:`mgrl.env`)."""
 ANALYSIS_SECTIONS = ("sensitivity", "claims", "replication")
 """Top-level sections that change which runs are compared and how, never what a training or probe
 job computes: they live in :class:`AnalysisConfig`, in no job's config (nor its hash)."""
@@ -60,20 +71,26 @@ def setting(default: Any, doc: str, **constraints: Any) -> Any:
 
 @dataclasses.dataclass(frozen=True)
 class EnvConfig:
-    """Jumanji Snake, built from explicit sizes (never from a registered name)."""
+    """The environment, built from explicit settings (never from a registered name)."""
 
-    num_rows: int = setting(6, "board rows", minimum=4)
-    num_cols: int = setting(6, "board columns", minimum=4)
-    time_limit: int = setting(500, "steps before an episode is truncated", minimum=1)
+    name: str = setting("snake", "snake: Jumanji's Snake; discounting_chain: bsuite's Discounting "
+                        "Chain from gymnax (a vector observation: set network.conv_channels: [])",
+                        enum=list(ENV_NAMES))
+    num_rows: int = setting(6, "snake only: board rows", minimum=4)
+    num_cols: int = setting(6, "snake only: board columns", minimum=4)
+    time_limit: int = setting(500, "snake only: steps before an episode is truncated", minimum=1)
     num_envs: int = setting(64, "B, environments stepped in parallel", minimum=1)
     rollout_length: int = setting(5, "T, environment steps per inner update", minimum=1)
+    mapping_seed: int = setting(3, "discounting_chain only: the chain (first action) whose reward is "
+                                "1.1 instead of 1 (gymnax's mapping_seed)", minimum=0, maximum=4)
 
 
 @dataclasses.dataclass(frozen=True)
 class NetworkConfig:
     """Separate actor and critic, each a conv torso followed by an MLP."""
 
-    conv_channels: tuple[int, ...] = setting((32, 32), "channels of each convolution", minItems=1,
+    conv_channels: tuple[int, ...] = setting((32, 32), "channels of each convolution (snake; empty: "
+                                             "no convolution, the observation is flattened)",
                                              items={"minimum": 1})
     kernel_size: int = setting(2, "square kernel size of the convolutions (at most the board size)",
                                minimum=1)
@@ -95,6 +112,9 @@ class AgentConfig:
     entropy_coef: float = setting(0.01, "weight of the entropy bonus", minimum=0)
     gamma_init: float = setting(0.8, "initial discount gamma (fixed for a2c)", exclusiveMinimum=0,
                                 exclusiveMaximum=1)
+    gamma_bounds: tuple[float, ...] = setting(
+        (0.0, 1.0), "[low, high]: gamma = low + (high - low) sigmoid(eta_gamma); gamma_init and the "
+        "sensitivity gammas must lie strictly inside", minItems=2, items={"minimum": 0, "maximum": 1})
     lambda_init: float = setting(0.95, "initial GAE lambda (fixed unless meta.learn has lambda)",
                                  exclusiveMinimum=0, exclusiveMaximum=1)
     outer_gamma: float = setting(1.0, "gamma' of the outer (validation) policy-gradient loss",
@@ -168,8 +188,16 @@ class SchemeConfig:
         items={"minimum": 0})
     bootstrap_steps: int | None = setting(
         None, "bmg kind only: L, undifferentiated inner updates that make the target", minimum=1)
-    matching: str | None = setting(None, "bmg kind only: kl = KL(pi_target || pi_theta_K) over "
-                                   "theta_K's rollout states", enum=list(MATCHING_FUNCTIONS))
+    matching: str | None = setting(None, "bmg kind only: kl = KL(pi_target || pi_theta_K), mean "
+                                   "over the matched states", enum=list(MATCHING_FUNCTIONS))
+    bootstrap_target: str | None = setting(
+        None, "bmg kind only: outer (default; Flennerhag et al., [2022]) = L - 1 inner-rule updates "
+        "then one outer-loss step with its own persistent optimiser state, a look-ahead; inner = L "
+        "inner-rule updates that are the agent's next L updates", enum=list(BOOTSTRAP_TARGETS))
+    matching_states: str | None = setting(
+        None, "bmg kind with the outer target only: target (default, [2022]) = a fresh rollout of "
+        "the target (its environment steps are counted in extra_env_steps); window = R_K",
+        enum=list(MATCHING_STATES))
     outer_critic: bool | None = setting(None, "overrides agent.outer_critic for this scheme's runs "
                                         "and probes")
     meta_samples: int | None = setting(None, "overrides meta.samples for this scheme's runs (a probe "
@@ -313,6 +341,11 @@ def config_from_dict(raw: Mapping[str, Any]) -> ExperimentConfig:
             schemes[str(name)] = _build(SchemeConfig, body, prefix=f"schemes.{name}.")
         cfg = dataclasses.replace(cfg, schemes=schemes)
     validate(cfg)
+    low, high = cfg.agent.gamma_bounds
+    outside = [g for g in analysis.sensitivity.gammas if not low < g < high]
+    if outside:
+        raise ConfigError("sensitivity.gammas", f"{outside} lie outside agent.gamma_bounds "
+                                                f"{list(cfg.agent.gamma_bounds)}")
     if "replication" in sections:
         check_replication(cfg.seeds, analysis.replication)
     return cfg
@@ -344,8 +377,17 @@ def validate(cfg: ExperimentConfig) -> None:
 
     check(bool(cfg.name) and "/" not in cfg.name, "name", "must be a non-empty name without '/'")
     e, n, a, p = cfg.env, cfg.network, cfg.agent, cfg.probe
-    check(n.kernel_size <= min(e.num_rows, e.num_cols), "network.kernel_size",
-          "must be at most the board size")
+    if e.name == "snake":
+        check(n.kernel_size <= min(e.num_rows, e.num_cols), "network.kernel_size",
+              "must be at most the board size")
+    else:
+        check(not n.conv_channels, "network.conv_channels",
+              f"env.name {e.name} has a vector observation: convolutions need Snake's grid (set [])")
+    low, high = (a.gamma_bounds + (0.0, 1.0))[:2]
+    check(len(a.gamma_bounds) == 2 and low < high, "agent.gamma_bounds",
+          f"must be [low, high] with low < high, got {list(a.gamma_bounds)}")
+    check(low < a.gamma_init < high, "agent.gamma_init",
+          f"must lie strictly inside agent.gamma_bounds {list(a.gamma_bounds)}, got {a.gamma_init}")
     if a.outer_critic or any(s.outer_critic for s in cfg.schemes.values()):
         check(a.outer_value_coef is not None, "agent.outer_value_coef",
               "the outer critic is on (agent.outer_critic or a scheme's outer_critic) but its TD "

@@ -1,37 +1,53 @@
-"""Vectorised Jumanji Snake with auto-reset and completed-episode statistics.
+"""Vectorised environments with auto-reset and completed-episode statistics.
 
-B environments are one batch axis (``jax.vmap`` of the real Jumanji ``Snake``). An environment whose
-episode ends is reset in the same step; the transition keeps the terminal reward and ``done = 1``,
-and the observation becomes the first one of the next episode. Episodes that end at the time limit
-are treated like terminations (no bootstrap): with a time limit of hundreds of steps on small boards
-this is rare, and it keeps the rollout free of a second, terminal observation.
+Two kept JAX packages, built from explicit settings (``env.name``, never a registered name):
+
+* ``snake``: Jumanji's ``Snake`` (the paper's environment). Observation: the grid
+  [rows, cols, 5] (body, head, tail, fruit, body order); 4 actions with a legal-action mask.
+* ``discounting_chain``: bsuite's Discounting Chain as gymnax ships it (the outer-value-function
+  paper's toy problem). The first action a in {0..4} picks a chain; the episode lasts 100 steps and
+  pays one reward, ``rewards[a]`` = 1 (1.1 for ``a = env.mapping_seed``), at step
+  ``reward_timestep[a]`` = (1, 3, 10, 30, 100)[a]. A discount gamma values chain a at
+  gamma^(t_a - 1) rewards[a], so a myopic gamma prefers the 1-step chain, gamma -> 1 the 1.1 one.
+  Observation: the one-hot of the state (context + 1, time), [6 * 101] (a linear network on it is
+  tabular); gymnax's own observation [context, time / 100] is a function of it. All actions legal.
+
+B environments are one batch axis (``jax.vmap``). An environment whose episode ends is reset in the
+same step; the transition keeps the terminal reward and ``done = 1``, and the observation becomes
+the first one of the next episode. Episodes that end at the time limit are treated like
+terminations (no bootstrap): Snake's limit is rarely reached on small boards, and the Discounting
+Chain's 100 steps are its definition (bsuite ends the episode there).
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import chex
 import jax
 import jax.numpy as jnp
-from jumanji.environments import Snake
 
-from mgrl.config import EnvConfig
+from mgrl.config import ENV_NAMES, EnvConfig
+
+__all__ = ["ENV_NAMES", "EnvCarry", "Environment", "Transition", "make_env", "random_policy_stats"]
+
+CHAIN_STEPS = 100  # bsuite / gymnax DiscountingChain: max_steps_in_episode
+CHAIN_ACTIONS = 5
 
 
 class EnvCarry(NamedTuple):
     """State of B environments between steps.
 
     Attributes:
-      env_state: Jumanji ``snake.types.State`` with a leading batch axis [B, ...].
-      grid: current observation grid, [B, rows, cols, 5] float32.
-      action_mask: legal actions in the current observation, [B, 4] bool.
+      env_state: the package's state with a leading batch axis [B, ...].
+      observation: current observation, [B, *observation_shape] float32.
+      action_mask: legal actions in the current observation, [B, A] bool.
       episode_return: return accumulated so far in each running episode, [B] float32.
       episode_length: steps so far in each running episode, [B] int32.
     """
 
     env_state: chex.ArrayTree
-    grid: chex.Array
+    observation: chex.Array
     action_mask: chex.Array
     episode_return: chex.Array
     episode_length: chex.Array
@@ -40,8 +56,8 @@ class EnvCarry(NamedTuple):
 class Transition(NamedTuple):
     """One vectorised step; every leaf has a leading [B] axis (stacked to [T, B] by rollouts)."""
 
-    grid: chex.Array  # observation the action was taken in, [B, rows, cols, 5]
-    action_mask: chex.Array  # [B, 4] bool
+    observation: chex.Array  # observation the action was taken in, [B, *observation_shape]
+    action_mask: chex.Array  # [B, A] bool
     action: chex.Array  # [B] int32
     reward: chex.Array  # [B] float32
     done: chex.Array  # [B] float32, 1 where the episode ended with this step
@@ -49,82 +65,129 @@ class Transition(NamedTuple):
     completed_length: chex.Array  # [B], its length, else 0
 
 
-def make_snake(cfg: EnvConfig) -> Snake:
-    """The Jumanji Snake built from explicit sizes."""
-    return Snake(num_rows=cfg.num_rows, num_cols=cfg.num_cols, time_limit=cfg.time_limit)
+class Environment:
+    """B copies of one environment: ``reset(key, B) -> EnvCarry`` and
+    ``step(carry, action [B]) -> (EnvCarry, Transition)``, pure and jittable.
 
-
-def reset(env: Snake, key: chex.PRNGKey, num_envs: int) -> EnvCarry:
-    """Reset ``num_envs`` environments with independent keys."""
-    keys = jax.random.split(key, num_envs)
-    state, ts = jax.vmap(env.reset)(keys)
-    return EnvCarry(
-        env_state=state,
-        grid=ts.observation.grid.astype(jnp.float32),
-        action_mask=ts.observation.action_mask,
-        episode_return=jnp.zeros((num_envs,), jnp.float32),
-        episode_length=jnp.zeros((num_envs,), jnp.int32),
-    )
-
-
-def step(env: Snake, carry: EnvCarry, action: chex.Array) -> tuple[EnvCarry, Transition]:
-    """Step every environment with ``action`` [B]; reset those whose episode ended.
-
-    The reset key of each environment comes from its own state's key, so the whole process is a
-    deterministic function of the initial key and the actions.
+    Built from per-environment functions: ``reset_one(key) -> (state, observation, mask)``,
+    ``step_one(state, action) -> (state, observation, mask, reward, done)`` and
+    ``reset_key(state) -> key`` (the key of the reset that follows an episode's end, taken from the
+    state, so the whole process is a deterministic function of the initial key and the actions).
     """
-    state, ts = jax.vmap(env.step)(carry.env_state, action)
-    reward = ts.reward.astype(jnp.float32)
-    done = ts.last()
-    ep_return = carry.episode_return + reward
-    ep_length = carry.episode_length + 1
 
-    reset_keys = jax.vmap(lambda k: jax.random.split(k)[1])(state.key)
-    reset_state, reset_ts = jax.vmap(env.reset)(reset_keys)
+    def __init__(self, name: str, num_actions: int, observation_shape: tuple[int, ...],
+                 reset_one: Callable, step_one: Callable, reset_key: Callable):
+        self.name = name
+        self.num_actions = num_actions
+        self.observation_shape = observation_shape
+        self._reset_one, self._step_one, self._reset_key = reset_one, step_one, reset_key
 
-    def select(new, old):
-        mask = jnp.reshape(done, done.shape + (1,) * (new.ndim - 1))
-        return jnp.where(mask, new, old)
+    def reset(self, key: chex.PRNGKey, num_envs: int) -> EnvCarry:
+        """Reset ``num_envs`` environments with independent keys."""
+        state, observation, mask = jax.vmap(self._reset_one)(jax.random.split(key, num_envs))
+        return EnvCarry(state, observation, mask, jnp.zeros((num_envs,), jnp.float32),
+                        jnp.zeros((num_envs,), jnp.int32))
 
-    next_state = jax.tree.map(select, reset_state, state)
-    next_grid = select(reset_ts.observation.grid, ts.observation.grid).astype(jnp.float32)
-    next_mask = select(reset_ts.observation.action_mask, ts.observation.action_mask)
-    donef = done.astype(jnp.float32)
-    transition = Transition(
-        grid=carry.grid,
-        action_mask=carry.action_mask,
-        action=action,
-        reward=reward,
-        done=donef,
-        completed_return=ep_return * donef,
-        completed_length=ep_length * done.astype(jnp.int32),
-    )
-    new_carry = EnvCarry(
-        env_state=next_state,
-        grid=next_grid,
-        action_mask=next_mask,
-        episode_return=jnp.where(done, 0.0, ep_return),
-        episode_length=jnp.where(done, 0, ep_length),
-    )
-    return new_carry, transition
+    def step(self, carry: EnvCarry, action: chex.Array) -> tuple[EnvCarry, Transition]:
+        """Step every environment with ``action`` [B]; reset those whose episode ended."""
+        state, observation, mask, reward, done = jax.vmap(self._step_one)(carry.env_state, action)
+        reward = reward.astype(jnp.float32)
+        ep_return = carry.episode_return + reward
+        ep_length = carry.episode_length + 1
+        reset_state, reset_observation, reset_mask = jax.vmap(self._reset_one)(
+            jax.vmap(self._reset_key)(state))
+
+        def select(new, old):
+            where = jnp.reshape(done, done.shape + (1,) * (new.ndim - 1))
+            return jnp.where(where, new, old)
+
+        donef = done.astype(jnp.float32)
+        transition = Transition(
+            observation=carry.observation, action_mask=carry.action_mask, action=action,
+            reward=reward, done=donef, completed_return=ep_return * donef,
+            completed_length=ep_length * done.astype(jnp.int32))
+        new_carry = EnvCarry(
+            env_state=jax.tree.map(select, reset_state, state),
+            observation=select(reset_observation, observation),
+            action_mask=select(reset_mask, mask),
+            episode_return=jnp.where(done, 0.0, ep_return),
+            episode_length=jnp.where(done, 0, ep_length))
+        return new_carry, transition
 
 
-def random_policy_stats(cfg: EnvConfig, key: chex.PRNGKey, num_steps: int) -> dict[str, float]:
+def make_env(cfg: EnvConfig) -> Environment:
+    """The environment ``cfg.name`` (:data:`ENV_NAMES`) built from ``cfg``'s explicit settings."""
+    if cfg.name == "snake":
+        return _snake(cfg)
+    if cfg.name == "discounting_chain":
+        return _discounting_chain(cfg)
+    raise ValueError(f"unknown environment {cfg.name!r}")  # rejected by config validation
+
+
+def _snake(cfg: EnvConfig) -> Environment:
+    from jumanji.environments import Snake
+
+    snake = Snake(num_rows=cfg.num_rows, num_cols=cfg.num_cols, time_limit=cfg.time_limit)
+
+    def reset_one(key):
+        state, ts = snake.reset(key)
+        return state, ts.observation.grid.astype(jnp.float32), ts.observation.action_mask
+
+    def step_one(state, action):
+        state, ts = snake.step(state, action)
+        return (state, ts.observation.grid.astype(jnp.float32), ts.observation.action_mask,
+                ts.reward, ts.last())
+
+    return Environment("snake", 4, (cfg.num_rows, cfg.num_cols, 5), reset_one, step_one,
+                       lambda state: jax.random.split(state.key)[1])
+
+
+def _discounting_chain(cfg: EnvConfig) -> Environment:
+    from gymnax.environments.bsuite.discounting_chain import DiscountingChain
+
+    chain = DiscountingChain(n_actions=CHAIN_ACTIONS, mapping_seed=cfg.mapping_seed)
+    params = chain.default_params
+    if int(params.max_steps_in_episode) != CHAIN_STEPS:  # the one-hot encoding assumes it
+        raise RuntimeError(f"gymnax's DiscountingChain lasts {params.max_steps_in_episode} steps, "
+                           f"not {CHAIN_STEPS}: the pinned gymnax changed")
+    num_states = (CHAIN_ACTIONS + 1) * (CHAIN_STEPS + 1)
+
+    def encode(state) -> chex.Array:
+        index = (state.context + 1) * (CHAIN_STEPS + 1) + state.time
+        return jax.nn.one_hot(index, num_states, dtype=jnp.float32)
+
+    mask = jnp.ones((CHAIN_ACTIONS,), bool)
+
+    def reset_one(key):
+        _, state = chain.reset_env(key, params)
+        return (state, key), encode(state), mask
+
+    def step_one(carry, action):
+        state, key = carry
+        key, step_key = jax.random.split(key)
+        _, state, reward, done, _ = chain.step_env(step_key, state, action, params)
+        return (state, key), encode(state), mask, reward, done
+
+    return Environment("discounting_chain", CHAIN_ACTIONS, (num_states,), reset_one, step_one,
+                       lambda carry: carry[1])
+
+
+def random_policy_stats(cfg: EnvConfig, key: chex.PRNGKey, num_steps: int) -> dict[str, Any]:
     """Reward per step and mean completed-episode return of the uniform random legal policy.
 
     The reference a learning agent must beat: ``num_steps`` steps of ``cfg.num_envs`` environments.
     """
-    env = make_snake(cfg)
+    env = make_env(cfg)
 
     @jax.jit
     def run(key):
         reset_key, act_key = jax.random.split(key)
-        carry = reset(env, reset_key, cfg.num_envs)
+        carry = env.reset(reset_key, cfg.num_envs)
 
         def one(carry, k):
             logits = jnp.where(carry.action_mask, 0.0, -1e9)
             action = jax.random.categorical(k, logits).astype(jnp.int32)
-            return step(env, carry, action)
+            return env.step(carry, action)
 
         _, tr = jax.lax.scan(one, carry, jax.random.split(act_key, num_steps))
         episodes = jnp.sum(tr.done)

@@ -31,9 +31,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
-from mgrl.config import MATCHING_FUNCTIONS, ConfigError, ExperimentConfig, SchemeConfig
+from mgrl.config import (BOOTSTRAP_TARGETS, MATCHING_FUNCTIONS, MATCHING_STATES, ConfigError,
+                         ExperimentConfig, SchemeConfig)
 
 BASELINE_SCHEME = "a2c"
 SENSITIVITY_PREFIX = f"{BASELINE_SCHEME}_gamma"
@@ -52,7 +53,8 @@ def validate_scheme(name: str, scheme: SchemeConfig, horizons: Sequence[int]) ->
                               f"sensitivity sweep"))
     if not name.replace("_", "").replace(".", "").replace("-", "").isalnum():
         problems.append((key, "scheme names may hold letters, digits, '_', '.', '-' only"))
-    takes = {"rho": "lambda", "weights": "custom", "bootstrap_steps": "bmg", "matching": "bmg"}
+    takes = {"rho": "lambda", "weights": "custom", "bootstrap_steps": "bmg", "matching": "bmg",
+             "bootstrap_target": "bmg", "matching_states": "bmg"}
     for field, kind in takes.items():
         if scheme.kind != kind and getattr(scheme, field) is not None:
             problems.append((f"{key}.{field}", f"only the {kind} kind takes {field} (kind is "
@@ -70,6 +72,10 @@ def validate_scheme(name: str, scheme: SchemeConfig, horizons: Sequence[int]) ->
     if scheme.kind == "bmg" and scheme.bootstrap_steps is None:
         problems.append((f"{key}.bootstrap_steps", "the bmg kind needs bootstrap_steps L >= 1 (with "
                          "L = 0 the target is theta_K itself: the meta-loss and its gradient are zero)"))
+    if (scheme.kind == "bmg" and scheme.matching_states is not None
+            and (scheme.bootstrap_target or BOOTSTRAP_TARGETS[0]) != "outer"):
+        problems.append((f"{key}.matching_states", "only the outer bootstrap_target takes "
+                         "matching_states (the inner target matches on R_K, the agent's own data)"))
     return problems
 
 
@@ -119,6 +125,24 @@ def scheme_of(cfg: ExperimentConfig, name: str) -> SchemeConfig:
 def bootstrap_steps(scheme: SchemeConfig) -> int:
     """L, the bootstrap updates of a ``bmg`` scheme; 0 for every other kind."""
     return int(scheme.bootstrap_steps) if scheme.kind == "bmg" else 0
+
+
+class Bootstrap(NamedTuple):
+    """How a BMG agent makes its target: L updates, ``target`` (:data:`BOOTSTRAP_TARGETS`) and,
+    for the outer target, the matched ``states`` (:data:`MATCHING_STATES`)."""
+
+    steps: int
+    target: str
+    states: str
+
+
+def bootstrap_of(scheme: SchemeConfig | None) -> Bootstrap | None:
+    """The :class:`Bootstrap` of a ``bmg`` scheme, defaults filled in; None for every other kind."""
+    if scheme is None or scheme.kind != "bmg":
+        return None
+    target = scheme.bootstrap_target or BOOTSTRAP_TARGETS[0]
+    states = (scheme.matching_states or MATCHING_STATES[0]) if target == "outer" else "window"
+    return Bootstrap(int(scheme.bootstrap_steps), target, states)
 
 
 def exists_at(scheme: SchemeConfig, horizon: int) -> bool:
@@ -172,10 +196,11 @@ def averaged_schemes(cfg: ExperimentConfig) -> list[str]:
 
 
 def sample_identity(cfg: ExperimentConfig, name: str, horizon: int) -> tuple:
-    """What one meta-gradient sample of (K, scheme) computes: (weights rounded to 12 digits, L,
-    matching, outer critic). Probes draw one sample per key, so they compute it once."""
+    """What one meta-gradient sample of (K, scheme) computes: (weights rounded to 12 digits, the
+    bootstrap (:func:`bootstrap_of`), matching, outer critic). Probes draw one sample per key, so
+    they compute it once."""
     scheme = scheme_of(cfg, name)
-    return (tuple(round(w, 12) for w in scheme_weights(scheme, horizon)), bootstrap_steps(scheme),
+    return (tuple(round(w, 12) for w in scheme_weights(scheme, horizon)), bootstrap_of(scheme),
             scheme.matching or MATCHING_FUNCTIONS[0], uses_outer_critic(cfg, name))
 
 

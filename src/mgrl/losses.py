@@ -34,12 +34,12 @@ class Rollout(NamedTuple):
 
     Attributes:
       transitions: :class:`~mgrl.env.Transition` with leaves [T, B, ...].
-      last_grid: observation after the last step, [B, rows, cols, 5] (for the bootstrap value).
-      last_action_mask: its legal actions, [B, 4].
+      last_observation: observation after the last step, [B, ...] (for the bootstrap value).
+      last_action_mask: its legal actions, [B, A].
     """
 
     transitions: Transition
-    last_grid: chex.Array
+    last_observation: chex.Array
     last_action_mask: chex.Array
 
 
@@ -84,8 +84,8 @@ ApplyFn = Callable[..., tuple[chex.Array, chex.Array]]
 def critic_values(apply: ApplyFn, params, rollout: Rollout) -> chex.Array:
     """v(s_0) .. v(s_T) under ``params``, [T + 1, B] (s_T is the observation after the rollout)."""
     tr = rollout.transitions
-    _, v_t = apply(params, tr.grid, tr.action_mask)
-    _, v_last = apply(params, rollout.last_grid, rollout.last_action_mask)
+    _, v_t = apply(params, tr.observation, tr.action_mask)
+    _, v_last = apply(params, rollout.last_observation, rollout.last_action_mask)
     return jnp.concatenate([v_t, v_last[None]], axis=0)
 
 
@@ -100,9 +100,9 @@ def rollout_outputs(apply_rollout: ApplyFn, params, rollout: Rollout):
     """One network pass over a rollout: logits [T, B, 4] of s_0..s_{T-1}, values [T + 1, B] of
     s_0..s_T (the last bootstraps), and the outer critic's values [T + 1, B] (None without one)."""
     tr = rollout.transitions
-    grid = jnp.concatenate([tr.grid, rollout.last_grid[None]], axis=0)
+    observation = jnp.concatenate([tr.observation, rollout.last_observation[None]], axis=0)
     mask = jnp.concatenate([tr.action_mask, rollout.last_action_mask[None]], axis=0)
-    return apply_rollout(params, grid, mask)
+    return apply_rollout(params, observation, mask)
 
 
 def policy_terms(logits: chex.Array, actions: chex.Array):
@@ -158,7 +158,7 @@ def a2c_inner_loss(
     and tests check the two agree.
     """
     tr = rollout.transitions
-    logits, v_t = apply(params, tr.grid, tr.action_mask)
+    logits, v_t = apply(params, tr.observation, tr.action_mask)
     values = jnp.concatenate([v_t, target_values[-1:]], axis=0)
     return a2c_loss_from_outputs(logits, values, target_values, rollout, gamma, lambda_, coefs)
 
@@ -178,7 +178,7 @@ def outer_pg_from_logits(logits: chex.Array, actions: chex.Array,
 def outer_pg_loss(params, rollout: Rollout, advantages: chex.Array, apply: ApplyFn) -> chex.Array:
     """:func:`outer_pg_from_logits` as a function of ``params`` (one policy pass over the rollout)."""
     tr = rollout.transitions
-    logits, _ = apply(params, tr.grid, tr.action_mask)
+    logits, _ = apply(params, tr.observation, tr.action_mask)
     return outer_pg_from_logits(logits, tr.action, advantages)
 
 

@@ -24,16 +24,19 @@ COLUMNS: dict[str, str] = {
     "seed": "training seed",
     "interval": "logging interval, 1-based; one compiled call each",
     "meta_updates": "meta-updates done so far (cumulative)",
-    "inner_updates": "inner (A2C) parameter updates so far = meta_updates * K (K + L for bmg)",
+    "inner_updates": "inner (A2C) parameter updates so far = meta_updates * K (K + L for bmg with "
+                     "bootstrap_target inner)",
     "env_steps": "environment steps so far per seed, including the first rollout",
-    "extra_env_steps": "environment steps so far of the meta.samples - 1 extra windows per "
-                       "meta-update (they only feed the meta-gradient; not in env_steps)",
+    "extra_env_steps": "environment steps so far that only feed the meta-gradient (not in "
+                       "env_steps): the meta.samples - 1 extra windows per meta-update and the "
+                       "rollouts of every sample's outer-target bmg look-ahead",
     "train/episode_return": "mean return of episodes completed during the interval (NaN if none)",
     "train/episode_length": "mean length of episodes completed during the interval (NaN if none)",
     "train/episodes": "episodes completed during the interval (all B environments)",
     "train/reward_per_step": "mean reward per environment step during the interval (fruits per step; "
                              "defined even when no episode ends)",
-    "meta/gamma": "discount gamma = sigmoid(eta_gamma) at the end of the interval",
+    "meta/gamma": "discount gamma = low + (high - low) sigmoid(eta_gamma) (agent.gamma_bounds) at "
+                  "the end of the interval",
     "meta/lambda": "GAE lambda = sigmoid(eta_lambda) at the end of the interval",
     "meta/grad_gamma": "d meta-loss / d eta_gamma (raw, before masking and clipping; the mean of the "
                        "meta.samples samples), interval mean; "
@@ -42,6 +45,9 @@ COLUMNS: dict[str, str] = {
     "meta/grad_norm": "global norm of the applied (learned-only) meta-gradient before clipping, "
                       "interval mean; NaN for a2c",
     "loss/meta": "meta-loss sum_k w_k L'(theta_k) (bmg: KL(pi_target || pi_theta_K)), interval mean (a2c: L'(theta_0) of each update, the same losses one update later, from the update's own network pass)",
+    "meta/outer_advantage_mean": "mean outer advantage A' over the window's validation rollouts "
+                                 "(every step of R_1..R_K; a2c: R_0..R_{K-1}), interval mean: the "
+                                 "outer-value-function paper's bias measure, ~0 for an unbiased A'",
     "loss/outer_last": "outer loss L'(theta_K) at the window's last step, interval mean (a2c: L'(theta_0))",
     "loss/inner": "inner A2C loss (pg + value - entropy terms, weighted), interval mean",
     "loss/inner_pg": "inner policy-gradient term, interval mean",

@@ -1,10 +1,12 @@
-"""Haiku actor-critic for the Snake grid: separate conv torsos, policy and value MLP heads.
+"""Haiku actor-critic: separate torsos (convolutions, or none), policy and value MLP heads.
 
-``apply(params, grid, action_mask) -> (logits [.., 4], value [..])``: illegal actions get a large
-negative logit, so they have (numerically) zero probability and contribute nothing to the entropy.
-``apply_rollout(params, grid [T+1, B, ...], action_mask [T+1, B, 4]) -> (logits [T, B, 4],
-values [T+1, B], outer_values [T+1, B] or None)`` is the same network in one pass over a rollout:
-the critics on all T + 1 observations (the last one bootstraps), the policy on the first T only.
+``apply(params, observation, action_mask) -> (logits [.., A], value [..])``: illegal actions get a
+large negative logit, so they have (numerically) zero probability and contribute nothing to the
+entropy. ``apply_rollout(params, observation [T+1, B, ...], action_mask [T+1, B, A]) -> (logits
+[T, B, A], values [T+1, B], outer_values [T+1, B] or None)`` is the same network in one pass over a
+rollout: the critics on all T + 1 observations (the last one bootstraps), the policy on the first T.
+Snake's grid [rows, cols, 5] goes through the convolutions; with ``conv_channels`` empty the torso
+only flattens, and with empty hidden sizes a head is linear (tabular on a one-hot observation).
 
 With ``outer_critic=True`` the network has a third part, the outer critic (Bonnet, Midgley and
 Laterre 2022): its own conv torso and value MLP (the critic's sizes), trained with the outer
@@ -77,13 +79,15 @@ def _torso(cfg: NetworkConfig, name: str) -> hk.Sequential:
 
 
 def make_actor_critic(cfg: NetworkConfig, num_actions: int = 4, dtype=jnp.float32,
-                      outer_critic: bool = False) -> ActorCritic:
-    """Build the network; parameters take ``dtype`` (float64 for gradient checks)."""
+                      outer_critic: bool = False, observation_ndim: int = 3) -> ActorCritic:
+    """Build the network for observations of rank ``observation_ndim`` (3: Snake's grid) and
+    ``num_actions`` actions; parameters take ``dtype`` (float64 for gradient checks)."""
+    nd = observation_ndim
 
-    def forward(grid: chex.Array, action_mask: chex.Array, policy_rows: int | None = None):
+    def forward(observation: chex.Array, action_mask: chex.Array, policy_rows: int | None = None):
         """Logits of the first ``policy_rows`` observations (all if None), values (and outer
         values, None without an outer critic) of all."""
-        x = grid.astype(dtype)
+        x = observation.astype(dtype)
         x_policy, mask = x[:policy_rows], action_mask[:policy_rows]
         actor = _torso(cfg, "actor_torso")(x_policy)
         logits = hk.nets.MLP([*cfg.policy_hidden, num_actions], name="policy")(actor)
@@ -98,18 +102,18 @@ def make_actor_critic(cfg: NetworkConfig, num_actions: int = 4, dtype=jnp.float3
 
     net = hk.without_apply_rng(hk.transform(forward))
 
-    def apply(params, grid, action_mask):
+    def apply(params, observation, action_mask):
         # Haiku convs want one batch axis: fold any leading axes ([T, B] -> [T*B]) and unfold.
-        lead = grid.shape[:-3]
-        logits, value, _ = net.apply(params, grid.reshape((-1,) + grid.shape[-3:]),
+        lead = observation.shape[:-nd]
+        logits, value, _ = net.apply(params, observation.reshape((-1,) + observation.shape[-nd:]),
                                      action_mask.reshape((-1, action_mask.shape[-1])))
         return logits.reshape(lead + (num_actions,)), value.reshape(lead)
 
-    def apply_rollout(params, grid, action_mask):
+    def apply_rollout(params, observation, action_mask):
         # [T+1, B, ...] -> [(T+1)*B, ...]; the policy sees the first T*B rows (steps 0..T-1).
-        steps, batch = grid.shape[:2]
+        steps, batch = observation.shape[:2]
         logits, value, outer_value = net.apply(
-            params, grid.reshape((-1,) + grid.shape[-3:]),
+            params, observation.reshape((-1,) + observation.shape[-nd:]),
             action_mask.reshape((-1, action_mask.shape[-1])), (steps - 1) * batch)
         if outer_value is not None:
             outer_value = outer_value.reshape((steps, batch))

@@ -57,8 +57,8 @@ from mgrl import metrics as metrics_io
 from mgrl.io import write_parquet_atomic
 from mgrl.code import PROBE_MODULES, TRAINING_MODULES, code_hash
 from mgrl.agent import AgentState, MetaGradientAgent
-from mgrl.config import META_PARAMETERS, ExperimentConfig, SchemeConfig
-from mgrl.estimators import (BASELINE_SCHEME, bootstrap_steps, exists_at, sample_identity,
+from mgrl.config import META_PARAMETERS, ExperimentConfig
+from mgrl.estimators import (BASELINE_SCHEME, bootstrap_of, exists_at, sample_identity,
                              run_config, scheme_of, scheme_weights, uses_outer_critic)
 from mgrl.stats import bootstrap_intervals, estimator_statistics, normalised_step
 from mgrl.train import make_agent, make_train
@@ -349,25 +349,24 @@ class _Agents:
     def __init__(self, cfg: ExperimentConfig):
         self.cfg = cfg
         self.network_outer_critic = uses_outer_critic(cfg, SOURCE_SCHEME)
-        self._agents: dict[tuple[bool, int], MetaGradientAgent] = {}
+        self._agents: dict[tuple, MetaGradientAgent] = {}
 
     def agent(self, scheme: str | None) -> MetaGradientAgent:
         if scheme is None:
-            key = self.cfg.agent.outer_critic, 0
+            outer_critic, scheme_cfg = self.cfg.agent.outer_critic, None
         else:
-            key = uses_outer_critic(self.cfg, scheme), bootstrap_steps(scheme_of(self.cfg, scheme))
+            outer_critic, scheme_cfg = uses_outer_critic(self.cfg, scheme), scheme_of(self.cfg, scheme)
+        key = outer_critic, bootstrap_of(scheme_cfg)
         if key not in self._agents:
-            outer_critic, steps = key
             cfg = dataclasses.replace(self.cfg, agent=dataclasses.replace(
                 self.cfg.agent, outer_critic=outer_critic))
-            self._agents[key] = make_agent(
-                cfg, SchemeConfig("bmg", bootstrap_steps=steps) if steps else None,
-                outer_critic_network=self.network_outer_critic)
+            self._agents[key] = make_agent(cfg, scheme_cfg if key[1] else None,
+                                           outer_critic_network=self.network_outer_critic)
         return self._agents[key]
 
 
 def _is_weighting(cfg: ExperimentConfig, scheme: str) -> bool:
-    return not bootstrap_steps(scheme_of(cfg, scheme))
+    return bootstrap_of(scheme_of(cfg, scheme)) is None
 
 
 def run_probe(

@@ -33,7 +33,8 @@ from mgrl.io import write_parquet_atomic
 from mgrl.agent import AgentState, MetaGradientAgent
 from mgrl.code import TRAINING_MODULES, code_hash
 from mgrl.config import ExperimentConfig, SchemeConfig, stable_hash
-from mgrl.estimators import bootstrap_steps, run_config, scheme_of, scheme_weights
+from mgrl.estimators import bootstrap_of, run_config, scheme_of, scheme_weights
+from mgrl.env import make_env
 from mgrl.networks import make_actor_critic
 
 log = logging.getLogger("mgrl")
@@ -103,9 +104,11 @@ def make_agent(cfg: ExperimentConfig, scheme: SchemeConfig | None = None,
     dtype = jnp.float64 if cfg.train.dtype == "float64" else jnp.float32
     if outer_critic_network is None:
         outer_critic_network = cfg.agent.outer_critic
-    network = make_actor_critic(cfg.network, dtype=dtype, outer_critic=outer_critic_network)
-    return MetaGradientAgent(cfg.env, cfg.agent, cfg.meta, network,
-                             bootstrap_steps=bootstrap_steps(scheme) if scheme is not None else 0)
+    env = make_env(cfg.env)
+    network = make_actor_critic(cfg.network, env.num_actions, dtype=dtype,
+                                outer_critic=outer_critic_network,
+                                observation_ndim=len(env.observation_shape))
+    return MetaGradientAgent(cfg.env, cfg.agent, cfg.meta, network, bootstrap=bootstrap_of(scheme))
 
 
 def program_settings(cfg: ExperimentConfig) -> str:
@@ -132,7 +135,7 @@ def make_train(cfg: ExperimentConfig, horizon: int, scheme: str, *, reuse: bool 
     scheme_cfg = scheme_of(cfg, scheme)
     cfg = run_config(cfg, horizon, scheme)
     weights = jnp.asarray(scheme_weights(scheme_cfg, horizon), jnp.float32)
-    key = (program_settings(cfg), int(horizon), bootstrap_steps(scheme_cfg))
+    key = (program_settings(cfg), int(horizon), bootstrap_of(scheme_cfg))
     program = _PROGRAMS.get(key) if reuse else None
     if program is None:
         program = _build_program(cfg, int(horizon), scheme_cfg)
@@ -143,7 +146,7 @@ def make_train(cfg: ExperimentConfig, horizon: int, scheme: str, *, reuse: bool 
 
 def _build_program(cfg: ExperimentConfig, horizon: int, scheme: SchemeConfig) -> TrainProgram:
     agent = make_agent(cfg, scheme)
-    window = agent.updates_per_window(horizon)  # K, or K + L for bmg
+    window = agent.updates_per_window(horizon)  # K, or K + L for an inner-target bmg
     n_meta = math.ceil(cfg.train.inner_updates_per_interval / window)
 
     def init_one(seed):
@@ -153,7 +156,7 @@ def _build_program(cfg: ExperimentConfig, horizon: int, scheme: SchemeConfig) ->
         state, per_step = jax.lax.scan(
             lambda s, _: agent.meta_step(s, weights), state, None, length=n_meta
         )
-        return state, summarise_interval(state, per_step)
+        return state, summarise_interval(agent, state, per_step)
 
     return TrainProgram(
         init=jax.jit(jax.vmap(init_one)),
@@ -165,7 +168,7 @@ def _build_program(cfg: ExperimentConfig, horizon: int, scheme: SchemeConfig) ->
     )
 
 
-def summarise_interval(state: AgentState, per_step: dict) -> dict:
+def summarise_interval(agent: MetaGradientAgent, state: AgentState, per_step: dict) -> dict:
     """Reduce per-meta-step metrics [n_meta] to one value per interval."""
     episodes = jnp.sum(per_step.pop("episodes"))
     return_sum = jnp.sum(per_step.pop("return_sum"))
@@ -174,8 +177,7 @@ def summarise_interval(state: AgentState, per_step: dict) -> dict:
     out["train/episodes"] = episodes
     out["train/episode_return"] = jnp.where(episodes > 0, return_sum / jnp.maximum(episodes, 1), jnp.nan)
     out["train/episode_length"] = jnp.where(episodes > 0, length_sum / jnp.maximum(episodes, 1), jnp.nan)
-    out["meta/gamma"] = jax.nn.sigmoid(state.eta["gamma"])
-    out["meta/lambda"] = jax.nn.sigmoid(state.eta["lambda"])
+    out["meta/gamma"], out["meta/lambda"] = agent.hyper_parameters(state.eta)
     out["meta_updates"] = state.meta_updates
     out["env_steps"] = state.env_steps
     return out
@@ -266,9 +268,10 @@ def run_training(
             agent = trainer.program.agent
             row.update(seed=seed, interval=interval, inner_updates=int(row["meta_updates"])
                        * agent.updates_per_window(horizon))
-            row["extra_env_steps"] = (row["inner_updates"] * (agent.meta_samples - 1)
-                                      * agent.rollout_length * agent.num_envs
-                                      if agent.meta_learning else 0)
+            row["extra_env_steps"] = (
+                int(row["meta_updates"]) * agent.meta_samples * agent.lookahead_env_steps()
+                + row["inner_updates"] * (agent.meta_samples - 1) * agent.rollout_length
+                * agent.num_envs if agent.meta_learning else 0)
             row["perf/interval_seconds"] = seconds
             row["perf/env_steps_per_s"] = trainer.env_steps_per_interval * len(seeds) / seconds
             row["perf/compile_seconds"] = compile_s
