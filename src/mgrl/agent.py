@@ -76,11 +76,14 @@ def logit(p: float) -> float:
 
 
 def make_inner_optimizer(cfg: AgentConfig) -> optax.GradientTransformation:
-    """The inner optimiser; both keep the square root differentiable at zero second moment."""
+    """The inner optimiser; rmsprop and adam keep the square root differentiable at zero second
+    moment."""
     if cfg.optimizer == "rmsprop":
         return optax.rmsprop(cfg.learning_rate, decay=0.99, eps=1e-5, eps_in_sqrt=True)
     if cfg.optimizer == "adam":
         return optax.adam(cfg.learning_rate, eps=1e-8, eps_root=1e-12)
+    if cfg.optimizer == "sgd":
+        return optax.sgd(cfg.learning_rate)
     raise ValueError(f"unknown inner optimizer {cfg.optimizer!r}")  # rejected by config validation
 
 

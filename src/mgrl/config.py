@@ -42,7 +42,7 @@ MATCHING_STATES = ("target", "window")
 """Where a ``bmg`` scheme with the outer target matches policies: ``target`` a fresh rollout of the
 target ([2022]); ``window`` R_K, theta_K's own rollout."""
 """``kl``: mean over the states s of theta_K's rollout of KL(pi_target(.|s) || pi_theta_K(.|s))."""
-OPTIMIZERS = ("rmsprop", "adam")
+OPTIMIZERS = ("rmsprop", "adam", "sgd")
 ENV_NAMES = ("snake", "discounting_chain")
 """``snake``: Jumanji's Snake; ``discounting_chain``: bsuite's Discounting Chain from gymnax
 (:mod:`mgrl.env`)."""
@@ -96,6 +96,9 @@ class NetworkConfig:
                                minimum=1)
     policy_hidden: tuple[int, ...] = setting((64, 64), "policy MLP layer sizes", items={"minimum": 1})
     value_hidden: tuple[int, ...] = setting((128, 128), "value MLP layer sizes", items={"minimum": 1})
+    bias: bool = setting(True, "biases in the MLP heads' layers; false with no hidden layer and a one-hot "
+                         "observation makes each head a table (no shared bias whose step is a "
+                         "row's times the number of states)")
     conv_impl: str = setting("matmul", "matmul: 2x2 convolutions as shifted slices and one matmul "
                              "(fast inside lax.scan on CPU, same parameters); xla: hk.Conv2D",
                              enum=["matmul", "xla"])

@@ -165,7 +165,9 @@ def _discounting_chain(cfg: EnvConfig) -> Environment:
     def step_one(carry, action):
         state, key = carry
         key, step_key = jax.random.split(key)
-        _, state, reward, done, _ = chain.step_env(step_key, state, action, params)
+        _, state, reward, terminated, _ = chain.step_env(step_key, state, action, params)
+        # bsuite terminates the episode at step 100; gymnax calls that a truncation.
+        done = jnp.logical_or(terminated, chain.is_truncated(state, params))
         return (state, key), encode(state), mask, reward, done
 
     return Environment("discounting_chain", CHAIN_ACTIONS, (num_states,), reset_one, step_one,

@@ -90,14 +90,16 @@ def make_actor_critic(cfg: NetworkConfig, num_actions: int = 4, dtype=jnp.float3
         x = observation.astype(dtype)
         x_policy, mask = x[:policy_rows], action_mask[:policy_rows]
         actor = _torso(cfg, "actor_torso")(x_policy)
-        logits = hk.nets.MLP([*cfg.policy_hidden, num_actions], name="policy")(actor)
+        logits = hk.nets.MLP([*cfg.policy_hidden, num_actions], with_bias=cfg.bias,
+                             name="policy")(actor)
         logits = jnp.where(mask, logits, jnp.asarray(MASKED_LOGIT, logits.dtype))
         critic = _torso(cfg, "critic_torso")(x)
-        value = hk.nets.MLP([*cfg.value_hidden, 1], name="value")(critic)[..., 0]
+        value = hk.nets.MLP([*cfg.value_hidden, 1], with_bias=cfg.bias, name="value")(critic)[..., 0]
         outer_value = None
         if outer_critic:
             outer = _torso(cfg, "outer_critic_torso")(x)
-            outer_value = hk.nets.MLP([*cfg.value_hidden, 1], name="outer_value")(outer)[..., 0]
+            outer_value = hk.nets.MLP([*cfg.value_hidden, 1], with_bias=cfg.bias,
+                                      name="outer_value")(outer)[..., 0]
         return logits, value, outer_value
 
     net = hk.without_apply_rng(hk.transform(forward))
