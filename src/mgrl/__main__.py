@@ -107,9 +107,42 @@ def _parser() -> argparse.ArgumentParser:
     columns = sub.add_parser("columns", help="print documented Parquet columns as Markdown")
     columns.add_argument("--kind", choices=("training", "probe-summary", "probe-samples"),
                          default="training")
+    published = sub.add_parser("published", help="the authors' published Snake runs beside ours "
+                               "(mgrl.published)")
+    source = published.add_mutually_exclusive_group(required=True)
+    source.add_argument("--authors-data", help="snake/data of a clone of "
+                        "instadeepai/outer-value-function-meta-rl (rebuilds --authors)")
+    source.add_argument("--authors", help="the authors' summary CSV made earlier with --authors-data")
+    published.add_argument("--budget", type=float, default=3.0e6,
+                           help="environment steps of the matched budget (with --authors-data)")
+    published.add_argument("--summary-out", help="write the authors' summary CSV here")
+    published.add_argument("--training", help="our training.parquet of config/published.yaml")
+    published.add_argument("--out", help="write the Markdown comparison table here")
     sub.add_parser("schema", help="print the config's JSON schema (YAML), generated from mgrl.config")
     sub.add_parser("config-docs", help="print the Markdown reference of every config key")
     return parser
+
+
+def _published(args) -> None:
+    import pandas as pd
+
+    from mgrl import published
+    from mgrl.io import read_parquet, write_text_atomic
+
+    if args.authors_data:
+        authors = published.authors_summary(published.read_authors_runs(args.authors_data),
+                                            args.budget)
+    else:
+        authors = pd.read_csv(args.authors, dtype={"budget": str})
+    if args.summary_out:
+        write_text_atomic(args.summary_out, authors.to_csv(index=False))
+    if args.training:
+        table = published.comparison_table(authors, published.ours_summary(
+            read_parquet(args.training)))
+        if args.out:
+            write_text_atomic(args.out, table)
+        else:
+            print(table, end="")
 
 
 def _aggregate(args) -> None:
@@ -250,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
 
             print(schema.schema_yaml() if args.command == "schema" else schema.config_reference(),
                   end="")
+            return 0
+        if args.command == "published":
+            _published(args)
             return 0
         if args.command in ("aggregate", "claims", "replication", "figure"):
             {"aggregate": _aggregate, "claims": _claims, "replication": _replication,
