@@ -1,0 +1,71 @@
+"""The Discounting Chain from gymnax against bsuite's definition, written out here in plain Python.
+
+bsuite (bsuite/environments/discounting_chain.py): the action at time 0 picks the context c; time
+then advances by one per step; the reward is rewards[c] on the step that makes time equal
+reward_timestep[c] = (1, 3, 10, 30, 100)[c], where rewards = 1 except 1.1 at mapping_seed; the
+episode terminates on the step that makes time 100. Here: five environments, each starting with a
+different first action, then fixed later actions, for two whole episodes.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from conftest import tiny_config
+from mgrl.env import CHAIN_STEPS, make_env
+
+REWARD_TIMESTEP = (1, 3, 10, 30, 100)
+EPISODE = 100
+
+
+def bsuite_episode(first_action: int, mapping_seed: int):
+    """(rewards [100], dones [100]) of one bsuite episode: plain Python, the definition."""
+    rewards_of = [1.0] * 5
+    rewards_of[mapping_seed] += 0.1
+    context, rewards, dones = first_action, [], []
+    for time in range(1, EPISODE + 1):  # the time after each step
+        rewards.append(rewards_of[context] if time == REWARD_TIMESTEP[context] else 0.0)
+        dones.append(time == EPISODE)
+    return np.array(rewards), np.array(dones)
+
+
+def test_discounting_chain_rewards_and_episode_end_equal_bsuite():
+    mapping_seed = 3
+    cfg = tiny_config(env={"name": "discounting_chain", "num_envs": 5, "mapping_seed": mapping_seed},
+                      network={"conv_channels": []}).env
+    env = make_env(cfg)
+    steps = 2 * EPISODE
+    # Environment b takes action b at time 0 of each episode, then (b + t) % 5 (ignored by bsuite).
+    actions = np.array([[(b + t) % 5 for b in range(5)] for t in range(steps)], np.int32)
+    actions[0] = actions[EPISODE] = np.arange(5)
+
+    @jax.jit
+    def run(key):
+        carry = env.reset(key, 5)
+        first = carry.observation
+        carry, transitions = jax.lax.scan(env.step, carry, jnp.asarray(actions))
+        return first, transitions
+
+    first, tr = jax.device_get(run(jax.random.PRNGKey(0)))
+    assert env.num_actions == 5 and env.observation_shape == ((5 + 1) * (CHAIN_STEPS + 1),)
+    start = np.zeros(env.observation_shape)
+    start[0] = 1.0  # context -1, time 0: the first state
+    np.testing.assert_array_equal(first, np.tile(start, (5, 1)))
+    for b in range(5):
+        rewards, dones = bsuite_episode(b, mapping_seed)
+        np.testing.assert_allclose(tr.reward[:, b], np.concatenate([rewards, rewards]), rtol=1e-6)
+        np.testing.assert_array_equal(tr.done[:, b], np.concatenate([dones, dones]).astype(float))
+        # One reward per episode: the completed return is it (1.1 for the bonus chain), length 100.
+        ends = np.flatnonzero(tr.done[:, b])
+        np.testing.assert_allclose(tr.completed_return[ends, b], [rewards.sum()] * 2, rtol=1e-6)
+        np.testing.assert_array_equal(tr.completed_length[ends, b], [EPISODE, EPISODE])
+        # The observation is the one-hot of (context + 1, time): after step t of the first episode
+        # the agent sees context b at time t + 1; after the last step, the next episode's start.
+        seen = np.argmax(tr.observation[:, b], axis=-1)
+        expected = [(0 if t % EPISODE == 0 else (b + 1) * (CHAIN_STEPS + 1) + t % EPISODE)
+                    for t in range(steps)]
+        np.testing.assert_array_equal(seen, expected)
+    assert {tuple(bsuite_episode(a, mapping_seed)[0].nonzero()[0]) for a in range(5)} == {
+        (t - 1,) for t in REWARD_TIMESTEP}
