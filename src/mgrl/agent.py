@@ -109,7 +109,11 @@ class MetaGradientAgent:
         self.bootstrap_target = bootstrap.target if bootstrap else None
         self.matching_states = bootstrap.states if bootstrap else None
         self.gamma_bounds = tuple(float(b) for b in agent_cfg.gamma_bounds)
+        self.exact_critic = agent_cfg.critic == "exact"
         self.env = make_env(env_cfg)
+        if self.exact_critic and self.env.exact_value is None:
+            raise ValueError(f"agent.critic exact needs an exact value function, which "
+                             f"{env_cfg.name} lacks")  # rejected by config validation
         self.num_envs = env_cfg.num_envs
         self.rollout_length = env_cfg.rollout_length
         self.network = network
@@ -195,6 +199,9 @@ class MetaGradientAgent:
         """
         (logits, values, outer_values), pullback = jax.vjp(lambda p: rollout_outputs(
             self.network.apply_rollout, p, rollout), params)
+        predicted = (values, outer_values)  # the heads the critic terms train
+        if self.exact_critic:  # the values inside the targets and A'
+            values, outer_values = self._exact_values(rollout, logits, gamma, outer_values)
 
         def loss_of_outputs(logits_, values_, outer_values_=None):
             loss, aux = a2c_loss_from_outputs(logits_, values_, values, rollout, gamma, lambda_,
@@ -208,11 +215,11 @@ class MetaGradientAgent:
 
         if outer_values is None:
             (_, aux), output_grads = jax.value_and_grad(loss_of_outputs, argnums=(0, 1),
-                                                        has_aux=True)(logits, values)
+                                                        has_aux=True)(logits, predicted[0])
             output_grads = (*output_grads, None)
         else:
             (_, aux), output_grads = jax.value_and_grad(loss_of_outputs, argnums=(0, 1, 2),
-                                                        has_aux=True)(logits, values, outer_values)
+                                                        has_aux=True)(logits, *predicted)
         (grads,) = pullback(output_grads)
         if outer_advantages is None:
             outer_advantages = self._outer_gae(rollout, values, outer_values)
@@ -231,8 +238,31 @@ class MetaGradientAgent:
         return rollout_advantages(rollout, jax.lax.stop_gradient(values),
                                   self.agent_cfg.outer_gamma, self.agent_cfg.outer_lambda)
 
-    def outer_advantages(self, params, rollout: Rollout) -> chex.Array:
-        """A' = GAE(gamma', lambda') of the validation rollout under theta_k, [T, B], no gradient."""
+    def _exact_values(self, rollout: Rollout, logits: chex.Array, gamma, outer_values):
+        """``agent.critic: exact``: (values, outer values) [T + 1, B] of the environment's exact
+        value function (:attr:`mgrl.env.Environment.exact_value`) at gamma and at gamma' (the
+        latter only for a network with an outer critic, else None), no gradient. A start state's
+        value weighs the chains by the policy's probabilities there (``logits`` [T, B, A]; the
+        bootstrap observation s_T reuses step T - 1's: a start state there follows an episode's
+        end, whose ``done`` masks it)."""
+        tr = rollout.transitions
+        observations = jnp.concatenate([tr.observation, rollout.last_observation[None]], axis=0)
+        probs = jax.nn.softmax(jax.lax.stop_gradient(logits))
+        probs = jnp.concatenate([probs, probs[-1:]], axis=0)
+        exact = self.env.exact_value
+        values = exact(observations, probs, jax.lax.stop_gradient(gamma))
+        if outer_values is not None:
+            outer_values = exact(observations, probs, self.agent_cfg.outer_gamma)
+        return values.astype(logits.dtype), (None if outer_values is None
+                                             else outer_values.astype(logits.dtype))
+
+    def outer_advantages(self, params, rollout: Rollout, gamma=None) -> chex.Array:
+        """A' = GAE(gamma', lambda') of the validation rollout under theta_k, [T, B], no gradient
+        (``gamma``: the inner discount, needed by an exact critic)."""
+        if self.exact_critic:
+            logits, _, outer_values = rollout_outputs(self.network.apply_rollout, params, rollout)
+            return self._outer_gae(rollout, *self._exact_values(rollout, logits, gamma,
+                                                                outer_values))
         if self.uses_outer_critic:
             _, values, outer_values = rollout_outputs(self.network.apply_rollout, params, rollout)
             return self._outer_gae(rollout, values, outer_values)
@@ -245,10 +275,12 @@ class MetaGradientAgent:
             advantages = self.outer_advantages(params, rollout)
         return outer_pg_loss(params, rollout, advantages, self.network.apply)
 
-    def _final_outer(self, params, rollout: Rollout, advantages: chex.Array | None):
+    def _final_outer(self, params, rollout: Rollout, advantages: chex.Array | None, gamma):
         """(l_K, A'_K, logits [T, B, 4]) at the window's end: the one outer loss no inner update
         computes, and the policy of theta_K on R_K (what BMG matches)."""
         logits, values, outer_values = rollout_outputs(self.network.apply_rollout, params, rollout)
+        if self.exact_critic:
+            values, outer_values = self._exact_values(rollout, logits, gamma, outer_values)
         if advantages is None:
             advantages = self._outer_gae(rollout, values, outer_values)
         return (outer_pg_from_logits(logits, rollout.transitions.action, advantages), advantages,
@@ -333,7 +365,7 @@ class MetaGradientAgent:
             gamma, lambda_, init, key, jnp.arange(K), scan_advantages)
         if final_outer:
             last_outer, last_advantages, _ = self._final_outer(
-                params, rollout, None if outer_advantages is None else outer_advantages[-1])
+                params, rollout, None if outer_advantages is None else outer_advantages[-1], gamma)
             aux["outer"] = jnp.concatenate([aux["outer"][1:], last_outer[None]])
             aux["outer_advantages"] = jnp.concatenate(
                 [aux["outer_advantages"][1:], last_advantages[None]])
@@ -377,7 +409,7 @@ class MetaGradientAgent:
         init = (state.params, state.inner_opt_state, state.env, state.rollout)
         (params, opt_state, env_carry, rollout), aux = self._inner_steps(
             gamma, lambda_, init, key, jnp.arange(K), None)
-        last_outer, last_advantages, logits_k = self._final_outer(params, rollout, None)
+        last_outer, last_advantages, logits_k = self._final_outer(params, rollout, None, gamma)
         outer = jnp.concatenate([aux["outer"][1:], last_outer[None]])
         outer_advantages = jnp.concatenate([aux["outer_advantages"][1:], last_advantages[None]])
         stop = jax.lax.stop_gradient
@@ -420,7 +452,7 @@ class MetaGradientAgent:
         boot_state = state.bootstrap_opt_state
         if not jax.tree.leaves(boot_state):
             boot_state = self.inner_opt.init(state.params)
-        advantages = self.outer_advantages(params, rollout)
+        advantages = self.outer_advantages(params, rollout, gamma)
         grads = jax.grad(outer_pg_loss)(params, rollout, advantages, self.network.apply)
         updates, boot_state = self.inner_opt.update(grads, boot_state, params)
         target_params = optax.apply_updates(params, updates)

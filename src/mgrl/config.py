@@ -123,6 +123,10 @@ class AgentConfig:
     outer_gamma: float = setting(1.0, "gamma' of the outer (validation) policy-gradient loss",
                                  minimum=0, maximum=1)
     outer_lambda: float = setting(1.0, "lambda' of the outer loss", minimum=0, maximum=1)
+    critic: str = setting("learned", "learned: the network's critic heads; exact: the environment's "
+                          "exact value function at gamma (critic) and gamma' (outer critic), as "
+                          "[2022] on the Discounting Chain (discounting_chain only)",
+                          enum=["learned", "exact"])
     outer_critic: bool = setting(False, "a second critic trained with gamma', lambda' gives the "
                                  "outer advantages")
     outer_value_coef: float | None = setting(None, "weight of the outer critic's TD term in the "
@@ -391,6 +395,8 @@ def validate(cfg: ExperimentConfig) -> None:
           f"must be [low, high] with low < high, got {list(a.gamma_bounds)}")
     check(low < a.gamma_init < high, "agent.gamma_init",
           f"must lie strictly inside agent.gamma_bounds {list(a.gamma_bounds)}, got {a.gamma_init}")
+    check(a.critic == "learned" or e.name == "discounting_chain", "agent.critic",
+          f"exact values exist for discounting_chain only, not env.name {e.name}")
     if a.outer_critic or any(s.outer_critic for s in cfg.schemes.values()):
         check(a.outer_value_coef is not None, "agent.outer_value_coef",
               "the outer critic is on (agent.outer_critic or a scheme's outer_critic) but its TD "

@@ -73,11 +73,16 @@ class Environment:
     ``step_one(state, action) -> (state, observation, mask, reward, done)`` and
     ``reset_key(state) -> key`` (the key of the reset that follows an episode's end, taken from the
     state, so the whole process is a deterministic function of the initial key and the actions).
+    ``exact_value(observation [..., D], probs [..., A], gamma) -> [...]``, where the environment
+    has one: the value of each observation's state under discount gamma, for a policy whose only
+    choice is the one ``probs`` gives at a start state (what ``agent.critic: exact`` uses).
     """
 
     def __init__(self, name: str, num_actions: int, observation_shape: tuple[int, ...],
-                 reset_one: Callable, step_one: Callable, reset_key: Callable):
+                 reset_one: Callable, step_one: Callable, reset_key: Callable,
+                 exact_value: Callable | None = None):
         self.name = name
+        self.exact_value = exact_value
         self.num_actions = num_actions
         self.observation_shape = observation_shape
         self._reset_one, self._step_one, self._reset_key = reset_one, step_one, reset_key
@@ -170,8 +175,22 @@ def _discounting_chain(cfg: EnvConfig) -> Environment:
         done = jnp.logical_or(terminated, chain.is_truncated(state, params))
         return (state, key), encode(state), mask, reward, done
 
+    steps = jnp.asarray(params.reward_timestep)
+    rewards = jnp.ones((CHAIN_ACTIONS,)).at[cfg.mapping_seed].set(params.optimal_return)
+
+    def exact_value(observation, probs, gamma):
+        """V_gamma(c, t) = gamma^(t_c - 1 - t) rewards[c] while t < t_c (the reward comes with the
+        step to time t_c), else 0; at the start state sum_a pi(a) gamma^(t_a - 1) rewards[a]."""
+        index = jnp.argmax(observation, axis=-1)
+        context, time = index // (CHAIN_STEPS + 1) - 1, index % (CHAIN_STEPS + 1)
+        chain = jnp.maximum(context, 0)
+        to_go = steps[chain] - 1 - time
+        chain_value = jnp.where(to_go >= 0, gamma ** jnp.maximum(to_go, 0) * rewards[chain], 0.0)
+        start_value = jnp.sum(probs * gamma ** (steps - 1) * rewards, axis=-1)
+        return jnp.where(context < 0, start_value, chain_value)
+
     return Environment("discounting_chain", CHAIN_ACTIONS, (num_states,), reset_one, step_one,
-                       lambda carry: carry[1])
+                       lambda carry: carry[1], exact_value)
 
 
 def random_policy_stats(cfg: EnvConfig, key: chex.PRNGKey, num_steps: int) -> dict[str, Any]:
