@@ -69,3 +69,27 @@ def test_discounting_chain_rewards_and_episode_end_equal_bsuite():
         np.testing.assert_array_equal(seen, expected)
     assert {tuple(bsuite_episode(a, mapping_seed)[0].nonzero()[0]) for a in range(5)} == {
         (t - 1,) for t in REWARD_TIMESTEP}
+
+
+def test_exact_value_is_the_discounted_return_of_bsuite_episodes():
+    """agent.critic exact: V_gamma at every state of every chain is the gamma-discounted sum of
+    bsuite's rewards from that state on, and at the start state the policy-weighted mean of the
+    chains' discounted returns."""
+    mapping_seed, gamma = 3, 0.93
+    cfg = tiny_config(env={"name": "discounting_chain", "num_envs": 5, "mapping_seed": mapping_seed},
+                      network={"conv_channels": []}).env
+    env = make_env(cfg)
+    probs = np.array([0.1, 0.2, 0.3, 0.25, 0.15])
+    returns = []
+    for chain in range(5):
+        rewards, _ = bsuite_episode(chain, mapping_seed)
+        discounted = [sum(gamma ** k * r for k, r in enumerate(rewards[t:])) for t in range(EPISODE)]
+        returns.append(discounted[0])
+        one_hot = np.zeros((EPISODE - 1,) + env.observation_shape, np.float32)
+        one_hot[np.arange(EPISODE - 1), (chain + 1) * (CHAIN_STEPS + 1) + np.arange(1, EPISODE)] = 1
+        exact = env.exact_value(jnp.asarray(one_hot), jnp.tile(probs, (EPISODE - 1, 1)), gamma)
+        np.testing.assert_allclose(np.asarray(exact), discounted[1:], rtol=1e-5, atol=1e-7)
+    start = np.zeros(env.observation_shape, np.float32)
+    start[0] = 1.0
+    np.testing.assert_allclose(float(env.exact_value(jnp.asarray(start), jnp.asarray(probs), gamma)),
+                               float(np.dot(probs, returns)), rtol=1e-5)

@@ -105,6 +105,48 @@ def test_probe_samples_equal_direct_meta_gradients_with_the_same_keys(probed):
     assert np.unique(last[:, 0]).size == cfg.probe.num_samples
 
 
+def test_returns_reference_is_the_policy_gradient_with_monte_carlo_advantages(probed):
+    """probe.reference_advantages returns: the reference of key m is the meta-gradient of
+    L'(theta_K; R_K) with A'_t = G_t - v(s_t), G the undiscounted return to the episode's end,
+    theta_K playing on after R_K (recomputed here by a plain loop over the played-on rollouts; the
+    tiny board's episodes end within 8 steps, so 12 more steps finish them all). It is paired with
+    the estimates (the same window) and differs from the critic's reference."""
+    from mgrl.losses import critic_values
+
+    cfg, run_dir, samples, _, _, _ = probed
+    agent = make_agent(cfg)
+    state = probe.load_probe_state(cfg, run_dir, SEED, INTERVAL)
+    K, steps = cfg.probe.reference_horizon, 12
+    keys = probe.probe_keys(SEED, INTERVAL, 2)
+    got = np.asarray(probe.sample_return_references(agent, state, keys, K, steps))
+    last = jnp.zeros((K,), jnp.float32).at[-1].set(1.0)
+    window = jax.jit(lambda key: agent.meta_loss(state.eta, state, key, last)[1])
+    collect = jax.jit(agent.collect)
+    gradient = jax.jit(jax.grad(lambda eta, key, frozen: agent.meta_loss(eta, state, key, last,
+                                                                         frozen)[0]))
+    T = cfg.env.rollout_length
+    for m in range(2):
+        params, _, carry, rollout, aux = window(keys[m])
+        rewards, dones = [np.asarray(rollout.transitions.reward)], [np.asarray(rollout.transitions.done)]
+        for i in range(-(-steps // T)):
+            carry, more = collect(params, carry, jax.random.fold_in(keys[m], 2 ** 20 + i))
+            rewards.append(np.asarray(more.transitions.reward))
+            dones.append(np.asarray(more.transitions.done))
+        rewards, dones = np.concatenate(rewards), np.concatenate(dones)
+        assert dones[T:].any(axis=0).all() or dones[:T].any(axis=0).all()
+        returns, running = np.zeros_like(rewards), np.zeros(rewards.shape[1])
+        for t in reversed(range(len(rewards))):
+            running = rewards[t] + (1.0 - dones[t]) * running
+            returns[t] = running
+        advantages = returns[:T] - np.asarray(critic_values(agent.network.apply, params, rollout))[:-1]
+        frozen = aux["outer_advantages"].at[-1].set(jnp.asarray(advantages))
+        want = gradient(state.eta, keys[m], frozen)
+        want = np.array([float(want[p]) for p in META_PARAMETERS])
+        np.testing.assert_allclose(got[m], want, rtol=1e-4, atol=1e-6 * np.abs(want).max())
+    critic_reference = sample_matrix(samples, K, "last", role="reference")[:2]
+    assert not np.allclose(got, critic_reference, rtol=1e-2)
+
+
 def test_remat_and_sequential_batches_give_the_same_samples(probed):
     """meta.remat, samples_per_batch and reverse vs forward mode change memory and speed, not the
     samples."""

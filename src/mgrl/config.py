@@ -176,6 +176,14 @@ class ProbeConfig:
     reference_samples: int = setting(32, "M_ref, samples of the reference: forward passes of K_ref "
                                      "steps, which also give every (K, scheme) sample of their key",
                                      minimum=1)
+    reference_advantages: str = setting(
+        "critic", "A' of the reference's outer loss L'(theta_Kref): critic = the experiment's (the "
+        "critic's or the outer critic's GAE); returns = Monte Carlo returns at gamma' to the "
+        "episode's end (continued by theta_Kref for up to probe.return_steps steps) minus the "
+        "critic's value, which no critic biases", enum=["critic", "returns"])
+    return_steps: int = setting(200, "returns reference only: steps theta_Kref plays on after "
+                                "R_Kref to finish its episodes (longer ones are truncated)",
+                                minimum=1)
     checkpoints: tuple[int, ...] = setting((1,), "training intervals whose a2c states are probed",
                                            items={"minimum": 1})
     bootstrap: int = setting(1000, "percentile-bootstrap resamples per CI", minimum=10)

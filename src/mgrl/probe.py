@@ -60,6 +60,7 @@ from mgrl.agent import AgentState, MetaGradientAgent
 from mgrl.config import META_PARAMETERS, ExperimentConfig
 from mgrl.estimators import (BASELINE_SCHEME, bootstrap_of, exists_at, sample_identity,
                              run_config, scheme_of, scheme_weights, uses_outer_critic)
+from mgrl.losses import rollout_outputs
 from mgrl.stats import bootstrap_intervals, estimator_statistics, normalised_step
 from mgrl.train import make_agent, make_train
 
@@ -131,6 +132,8 @@ SUMMARY_COLUMNS: dict[str, str] = {
     }.items()},
     "reference_horizon": "K_ref of the reference estimator",
     "reference_samples": "M_ref, samples behind the reference",
+    "reference_advantages": "A' of the reference's outer loss (probe.reference_advantages): critic "
+                            "or returns (Monte Carlo, no critic's bias)",
     "bootstrap_resamples": "bootstrap resamples behind every CI",
     **{c: metrics_io.COLUMNS[c] for c in _PROVENANCE},
 }
@@ -242,6 +245,66 @@ def sample_outer_loss_jacobians(
     if samples_per_batch is None or samples_per_batch >= keys.shape[0]:
         return jax.vmap(one_pass)(keys)
     return jax.lax.map(one_pass, keys, batch_size=samples_per_batch)
+
+
+def return_advantages(agent: MetaGradientAgent, params, env_carry, rollout, key: chex.PRNGKey,
+                      steps: int, gamma) -> chex.Array:
+    """A'_t = G_t - v(s_t) [T, B] on ``rollout`` (collected by ``params``), no gradient: G_t the
+    return at gamma' = ``agent.outer_gamma`` to the end of s_t's episode, with ``params`` playing
+    on from ``env_carry`` for ceil(steps / T) more rollouts (keys ``fold_in(key, 2**20 + i)``;
+    an episode still running after them is truncated), and v the critic at ``params`` (an
+    action-independent baseline: it moves no expected gradient; with an exact critic, the exact
+    value at gamma)."""
+    params = jax.lax.stop_gradient(params)
+    num = -(-steps // agent.rollout_length)
+
+    def play(carry, i):
+        carry, more = agent.collect(params, carry, jax.random.fold_in(key, 2 ** 20 + i))
+        return carry, (more.transitions.reward, more.transitions.done)
+
+    _, (rewards, dones) = jax.lax.scan(play, env_carry, jnp.arange(num))
+    tr = rollout.transitions
+    rewards = jnp.concatenate([tr.reward, rewards.reshape((-1,) + rewards.shape[2:])])
+    dones = jnp.concatenate([tr.done, dones.reshape((-1,) + dones.shape[2:])])
+
+    def backward(following, inputs):
+        reward, done = inputs
+        value = reward + agent.agent_cfg.outer_gamma * (1.0 - done) * following
+        return value, value
+
+    _, returns = jax.lax.scan(backward, jnp.zeros_like(rewards[0]), (rewards, dones), reverse=True)
+    logits, values, _ = rollout_outputs(agent.network.apply_rollout, params, rollout)
+    if agent.exact_critic:
+        values, _ = agent._exact_values(rollout, logits, gamma, None)
+    return jax.lax.stop_gradient(returns[:tr.reward.shape[0]] - values[:-1])
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3, 4), static_argnames="samples_per_batch")
+def sample_return_references(
+    agent: MetaGradientAgent,
+    state: AgentState,
+    keys: chex.PRNGKey,
+    horizon: int,
+    steps: int,
+    samples_per_batch: int | None = None,
+) -> chex.Array:
+    """The ``returns`` reference, [M, D]: per key, d L'(theta_K; R_K) / d eta of the K-window of
+    the key with A'_K = :func:`return_advantages` (frozen), in forward mode. The window is the
+    same as the estimates' (same key), so the samples stay paired."""
+    last = jnp.zeros((horizon,), jax.tree.leaves(state.params)[0].dtype).at[-1].set(1.0)
+
+    def one(key: chex.PRNGKey) -> chex.Array:
+        _, outputs = agent.meta_loss(state.eta, state, key, last)
+        params, _, env_carry, rollout, aux = outputs
+        gamma, _ = agent.hyper_parameters(state.eta)
+        frozen = aux["outer_advantages"].at[-1].set(
+            return_advantages(agent, params, env_carry, rollout, key, steps, gamma))
+        grad = jax.jacfwd(lambda eta: agent.meta_loss(eta, state, key, last, frozen)[0])(state.eta)
+        return jnp.stack([grad[p] for p in META_PARAMETERS])
+
+    if samples_per_batch is None or samples_per_batch >= keys.shape[0]:
+        return jax.vmap(one)(keys)
+    return jax.lax.map(one, keys, batch_size=samples_per_batch)
 
 
 def weighted_samples(jacobians: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -403,11 +466,18 @@ def run_probe(
         env_steps = int(state.env_steps)
         keys = probe_keys(seed, interval, max(num, num_ref))
         t = time.perf_counter()
-        reference_pass = np.asarray(sample_outer_loss_jacobians(
-            reference_agent, state, keys[:num_ref], k_ref, samples_per_batch=samples_per_batch))
-        reference = reference_pass[:, k_ref - 1]
-        passes = {id(reference_agent): reference_pass[:shared, :k_max]}
-        if num > num_ref:
+        if probe_cfg.reference_advantages == "returns":
+            reference = np.asarray(sample_return_references(
+                reference_agent, state, keys[:num_ref], k_ref, probe_cfg.return_steps,
+                samples_per_batch=samples_per_batch))
+            passes = {id(reference_agent): np.asarray(sample_outer_loss_jacobians(
+                reference_agent, state, keys[:num], k_max, samples_per_batch=samples_per_batch))}
+        else:
+            reference_pass = np.asarray(sample_outer_loss_jacobians(
+                reference_agent, state, keys[:num_ref], k_ref, samples_per_batch=samples_per_batch))
+            reference = reference_pass[:, k_ref - 1]
+            passes = {id(reference_agent): reference_pass[:shared, :k_max]}
+        if num > num_ref and probe_cfg.reference_advantages == "critic":
             extra = np.asarray(sample_outer_loss_jacobians(
                 reference_agent, state, keys[num_ref:num], k_max,
                 samples_per_batch=samples_per_batch))
@@ -447,6 +517,7 @@ def run_probe(
                     probed_parameters=",".join(META_PARAMETERS),
                     **summarise_samples(samples, reference, shared, probe_cfg.bootstrap, rng),
                     reference_horizon=k_ref, reference_samples=num_ref,
+                    reference_advantages=probe_cfg.reference_advantages,
                     bootstrap_resamples=probe_cfg.bootstrap))
             log.info("probe seed %d interval %d K=%d: %d estimators in %.1fs", seed, interval,
                      horizon, len(by_estimator), time.perf_counter() - t)
