@@ -13,6 +13,12 @@ MIXING_ONLY = True  # raw variances of one meta-loss: bmg / outer-critic schemes
 def plot(data, schemes, out_png):
     table = variance_reduction_table(data["probe_summary"], schemes)
     fig, ax = plt.subplots(figsize=(5.5, 4))
+    if table.empty:  # no mixing scheme beside last (e.g. config/published.yaml): nothing to reduce
+        ax.text(0.5, 0.5, "no mixing scheme in this experiment", ha="center", va="center",
+                transform=ax.transAxes)
+        ax.set_axis_off()
+        save(fig, out_png)
+        return
     for scheme, g in table.groupby("scheme"):
         g = g.sort_values("horizon")
         y = g["reduction"].to_numpy(float)
