@@ -16,8 +16,8 @@ def plot(data, schemes, out_png):
     if "meta/outer_advantage_mean" in meta and meta["meta/outer_advantage_mean"].notna().any():
         params.append("meta/outer_advantage_mean")
     horizons = sorted(meta.horizon.unique())
-    fig, axes = plt.subplots(len(params), len(horizons), figsize=(4 * len(horizons), 3.3 * len(params)),
-                             squeeze=False, sharey="row")
+    fig, axes = plt.subplots(len(params), len(horizons), squeeze=False, sharey="row",
+                             figsize=(max(6.5, 4 * len(horizons)), 3.3 * len(params)))
     for row, param in enumerate(params):
         for ax, horizon in zip(axes[row], horizons):
             for scheme in schemes:
