@@ -36,6 +36,18 @@ def test_expected_jobs_of_the_estimators_config_by_hand():
     assert counts["train"] == 5 * (1 + 3 + 4 + 1) and counts["probe"] == 5
 
 
+@pytest.mark.parametrize("name, runs", [
+    # a2c, a2c at gamma 0.99 (0.8 is gamma_init), mg, mg_oc, bmg, bmg_oc, all at K = 1
+    ("published", 6),
+    # a2c, a2c at gammas 0.91, 0.99, 0.999, mg, mg_oc, bmg, bmg_oc, all at K = 1
+    ("discounting_chain", 8),
+])
+def test_expected_jobs_of_the_single_horizon_configs_by_hand(name, runs):
+    counts = expected_jobs(ROOT / "config" / f"{name}.yaml")
+    cfg = load_config(ROOT / "config" / f"{name}.yaml")
+    assert cfg.horizons == (1,) and len(cfg.seeds) == 5 and cfg.seeds_per_job == 1
+    assert counts["train"] == 5 * runs and counts["probe"] == 5
+
 def test_sensitivity_runs_reuse_the_train_rule_once_per_new_gamma(tmp_path):
     workdir = copy_workflow(tmp_path)
     config = dict(TINY, sensitivity={"gammas": [0.5, 0.8, 0.95]})  # 0.8 = gamma_init: the a2c run
@@ -108,7 +120,8 @@ def test_lint_is_clean(tmp_path):
 
 
 @pytest.mark.parametrize("config_file", ["config.yaml", "config/paper.yaml", "config/estimators.yaml",
-                                         "config/intervention.yaml"])
+                                         "config/intervention.yaml", "config/published.yaml",
+                                         "config/discounting_chain.yaml"])
 def test_dry_run_lists_exactly_the_expected_jobs_for_the_shipped_configs(tmp_path, config_file):
     workdir = copy_workflow(tmp_path)
     args = ["-n"] if config_file == "config.yaml" else ["-n", "--configfile", str(ROOT / config_file)]
