@@ -12,6 +12,7 @@ MIXING_ONLY = True  # raw variances of one meta-loss: bmg / outer-critic schemes
 
 def plot(data, schemes, out_png):
     table = variance_reduction_table(data["probe_summary"], schemes)
+    table = table[np.isfinite(table["reduction"].to_numpy(float))]
     fig, ax = plt.subplots(figsize=(5.5, 4))
     if table.empty:  # no mixing scheme beside last (e.g. config/published.yaml): nothing to reduce
         ax.text(0.5, 0.5, "no mixing scheme in this experiment", ha="center", va="center",
