@@ -25,7 +25,7 @@ from mgrl.estimators import scheme_of, scheme_weights
         ({"env": {"num_cols": 2}}, "env.num_cols"),
         ({"env": {"board": 6}}, "env.board"),
         ({"agent": {"learning_rat": 0.1}}, "agent.learning_rat"),
-        ({"agent": {"optimizer": "sgd"}}, "agent.optimizer"),
+        ({"agent": {"optimizer": "lbfgs"}}, "agent.optimizer"),
         ({"agent": {"gamma_init": 1.0}}, "agent.gamma_init"),
         ({"meta": {"learn": ["alpha"]}}, "meta.learn"),
         ({"train": {"num_intervals": "ten"}}, "train.num_intervals"),
