@@ -128,12 +128,13 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(tiny, tmp_path):
 
 def test_outer_bmg_optimiser_state_persists_is_checkpointed_and_resumes_bit_identically(tmp_path):
     """The outer-target bmg's outer-step optimiser state is part of the training state: it moves
-    with every meta-update (never reset), a run cut after 2 intervals and resumed from its
+    with every meta-update (never reset), a run cut after 1 of 3 intervals and resumed from its
     checkpoint equals the uninterrupted run bit for bit, and the look-ahead's fresh rollout per
     meta-update is counted in extra_env_steps, not env_steps."""
-    cfg = tiny_config(horizons=[1], schemes={"bmg": {"kind": "bmg", "bootstrap_steps": 1}})
+    cfg = tiny_config(horizons=[1], schemes={"bmg": {"kind": "bmg", "bootstrap_steps": 1}},
+                      train={"num_intervals": 3})
     full = run_training(cfg, 1, "bmg", [0], tmp_path / "full", progress=False)
-    run_training(cfg, 1, "bmg", [0], tmp_path / "cut", progress=False, stop_after=2)
+    run_training(cfg, 1, "bmg", [0], tmp_path / "cut", progress=False, stop_after=1)
     resumed = run_training(cfg, 1, "bmg", [0], tmp_path / "cut", progress=False)
     pd.testing.assert_frame_equal(metric_values(full), metric_values(resumed))
     trainer = make_train(cfg, 1, "bmg")
