@@ -24,23 +24,41 @@ def as_array(grad) -> np.ndarray:
     return np.array([float(grad[p]) for p in META_PARAMETERS])
 
 
+def float64_agents(scheme=None):
+    """A float64 agent with M = 4 and the same agent with M = 1, and the state they start from."""
+    cfg = tiny_config(train={"dtype": "float64"}, meta={"samples": M})
+    agent = make_agent(cfg, scheme)
+    single = make_agent(dataclasses.replace(cfg, meta=dataclasses.replace(cfg.meta, samples=1)),
+                        scheme)
+    return agent, single, jax.jit(agent.init)(jax.random.PRNGKey(5))
+
+
+@pytest.fixture(scope="module")
+def mixing64():
+    """The K = 2 mixing window's agents and state, and the one-sample meta-gradient of that state
+    as a function of the window key (one program, shared by the tests below)."""
+    with jax.enable_x64(True):
+        agent, single, state = float64_agents()
+        gradient = jax.jit(lambda key: single.meta_gradient(state, key, WEIGHTS))
+        yield {"agent": agent, "single": single, "state": state, "gradient": gradient}
+
+
 @pytest.fixture(scope="module", params=["mixing", "bmg"])
-def averaged(request):
+def averaged(request, mixing64):
     """One meta-step of a float64 agent with M = 4 (a mixing window, or a BMG agent with L = 1),
     its inputs, and the four samples one by one. The averaging calls ``meta_gradient`` whatever
     its mode, and forward mode's ``meta_gradient`` equals reverse mode's (tests/test_forward_mode.py),
     so reverse mode stands for both here."""
     with jax.enable_x64(True):
-        cfg = tiny_config(train={"dtype": "float64"}, meta={"samples": M})
-        scheme = SchemeConfig("bmg", bootstrap_steps=1) if request.param == "bmg" else None
-        agent = make_agent(cfg, scheme)
-        single = make_agent(dataclasses.replace(cfg, meta=dataclasses.replace(cfg.meta, samples=1)),
-                            scheme)
-        state = jax.jit(agent.init)(jax.random.PRNGKey(5))
+        if request.param == "mixing":
+            agent, single, state, gradient = (mixing64[k] for k in ("agent", "single", "state",
+                                                                    "gradient"))
+        else:
+            agent, single, state = float64_agents(SchemeConfig("bmg", bootstrap_steps=1))
+            gradient = jax.jit(lambda key: single.meta_gradient(state, key, WEIGHTS))
         new_state, metrics = jax.jit(agent.meta_step)(state, WEIGHTS)
         _, window_key = jax.random.split(state.key)
         keys = agent.meta_sample_keys(window_key)
-        gradient = jax.jit(lambda key: single.meta_gradient(state, key, WEIGHTS))
         samples = [gradient(k) for k in keys]
         yield {"state": state, "new_state": new_state, "metrics": metrics, "keys": keys,
                "samples": samples, "single": single}
@@ -66,40 +84,34 @@ def test_the_training_trajectory_is_sample_zeros_window(averaged):
         assert int(averaged["new_state"].env_steps) - int(state.env_steps) == window * 3 * 4  # T B
 
 
-def test_one_sample_is_the_plain_meta_step_bit_for_bit():
+def test_one_sample_is_the_plain_meta_step_bit_for_bit(mixing64):
     """meta.samples = 1 (the default) applies the window's own meta-gradient, no averaging: the
-    logged meta-gradient and the new state equal meta_gradient's exactly (float32, as trained)."""
-    cfg = tiny_config()
-    agent = make_agent(cfg)
-    assert agent.meta_samples == 1
-    state = jax.jit(agent.init)(jax.random.PRNGKey(5))
-    new_state, metrics = jax.jit(agent.meta_step)(state, WEIGHTS.astype(jnp.float32))
-    _, window_key = jax.random.split(state.key)
-    grad, (_, outputs) = jax.jit(agent.meta_gradient)(state, window_key,
-                                                       WEIGHTS.astype(jnp.float32))
-    for p in META_PARAMETERS:
-        np.testing.assert_array_equal(np.asarray(metrics[f"meta/grad_{p}"]), np.asarray(grad[p]))
-    for got, want in zip(jax.tree.leaves(new_state.params), jax.tree.leaves(outputs[0])):
-        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+    logged meta-gradient and the new state equal meta_gradient's exactly."""
+    with jax.enable_x64(True):
+        single, state = mixing64["single"], mixing64["state"]
+        assert single.meta_samples == 1
+        new_state, metrics = jax.jit(single.meta_step)(state, WEIGHTS)
+        _, window_key = jax.random.split(state.key)
+        grad, (_, outputs) = mixing64["gradient"](window_key)
+        for p in META_PARAMETERS:
+            np.testing.assert_array_equal(np.asarray(metrics[f"meta/grad_{p}"]), np.asarray(grad[p]))
+        for got, want in zip(jax.tree.leaves(new_state.params), jax.tree.leaves(outputs[0])):
+            np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
 
 
-def test_averaging_divides_the_variance_by_m():
+def test_averaging_divides_the_variance_by_m(mixing64):
     """On one state, 400 windows each: Var[mean of 4] / Var[one sample] per component is 1/4 within
     its sampling error. The tiny problem's meta-gradients are heavy-tailed (excess kurtosis ~10),
     so a 400-draw variance has a log standard error of ~sqrt((10 + 2) / 400) = 0.17 and the ratio
     of two ~0.25: the band [0.25 / 1.8, 0.25 x 1.8] is ~2.4 standard errors wide each way. A
     broken average (one key repeated: ratio 1; no averaging) falls outside it."""
     with jax.enable_x64(True):
-        cfg = tiny_config(train={"dtype": "float64"}, meta={"samples": M})
-        agent = make_agent(cfg)
-        single = make_agent(dataclasses.replace(cfg, meta=dataclasses.replace(cfg.meta, samples=1)))
-        state = jax.jit(agent.init)(jax.random.PRNGKey(6))
+        agent, state, one = mixing64["agent"], mixing64["state"], mixing64["gradient"]
         keys = jax.random.split(jax.random.PRNGKey(7), 400)
         mean_of_m = jax.jit(jax.vmap(lambda k: agent.averaged_meta_gradient(state, k, WEIGHTS)[0]))
-        one = jax.jit(jax.vmap(lambda k: single.averaged_meta_gradient(state, k, WEIGHTS)[0]))
         averaged_samples = np.stack([np.asarray(v) for v in mean_of_m(keys).values()], axis=1)
-        single_samples = np.stack([np.asarray(v) for v in one(jax.random.split(
-            jax.random.PRNGKey(8), 400)).values()], axis=1)
+        single_samples = np.array([[float(g[p]) for p in sorted(g)] for g, _ in (
+            one(k) for k in jax.random.split(jax.random.PRNGKey(8), 400))])
         ratio = averaged_samples.var(axis=0, ddof=1) / single_samples.var(axis=0, ddof=1)
         assert np.all((0.25 / 1.8 < ratio) & (ratio < 0.25 * 1.8)), ratio
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -72,9 +70,18 @@ def test_trainers_are_built_once_per_settings(tiny):
 
 
 def test_one_compilation_across_intervals(tiny):
-    trainer, _, _ = run_intervals(tiny, 2, "last", [0, 1], 3, reuse=False)
-    assert len(trainer.program.executables) == 1  # run_interval: one executable for 3 intervals
-    assert trainer.init._cache_size() == 1
+    """A run compiles its interval once: the state an interval returns has the structure, shapes
+    and dtypes it was given, so every interval of the run finds the same compiled executable (the
+    program shared with the other tests of this file), and init is traced once per seed count."""
+    trainer = make_train(tiny, 2, "last")
+    state = trainer.init(jnp.asarray([0, 1]))
+    traced = trainer.init._cache_size()
+    trainer.init(jnp.asarray([2, 3]))
+    assert trainer.init._cache_size() == traced
+    first = trainer.executable(state)
+    for _ in range(3):
+        state, _ = trainer.run_interval(state)
+        assert trainer.executable(state) is first
 
 
 def test_vmapped_seeds_are_independent_runs(tiny):
@@ -90,7 +97,7 @@ def test_baseline_keeps_gamma_and_lambda_fixed(tiny):
     assert out[-1]["meta/gamma"][0] == pytest.approx(tiny.agent.gamma_init, rel=1e-6)
     assert out[-1]["meta/lambda"][0] == pytest.approx(tiny.agent.lambda_init, rel=1e-6)
     assert np.isnan(out[-1]["meta/grad_gamma"][0])
-    _, _, meta = run_intervals(tiny, 1, "last", [0], 2)
+    _, _, meta = run_intervals(tiny, 2, "last", [0], 2)
     assert meta[-1]["meta/gamma"][0] != pytest.approx(tiny.agent.gamma_init, rel=1e-6)
 
 
@@ -157,21 +164,21 @@ def test_outer_bmg_optimiser_state_persists_is_checkpointed_and_resumes_bit_iden
 
 
 def test_changed_config_starts_afresh_and_keeps_the_old_checkpoints(tiny, tmp_path):
-    run_training(tiny, 1, "last", [0], tmp_path / "r", progress=False, stop_after=1)
+    run_training(tiny, 1, "a2c", [0], tmp_path / "r", progress=False, stop_after=1)
     other = tiny_config(train={"checkpoint_every": 2})  # another run config, the same program
-    assert run_config(other, 1, "last", (0,)).hash() != run_config(tiny, 1, "last", (0,)).hash()
-    frame = run_training(other, 1, "last", [0], tmp_path / "r", progress=False, stop_after=1)
+    assert run_config(other, 1, "a2c", (0,)).hash() != run_config(tiny, 1, "a2c", (0,)).hash()
+    frame = run_training(other, 1, "a2c", [0], tmp_path / "r", progress=False, stop_after=1)
     assert frame["interval"].tolist() == [1]  # not resumed from the first config's state
     hashes = sorted(p.name for p in (tmp_path / "r" / "checkpoints").iterdir())
     code = code_hash(TRAINING_MODULES)
-    assert hashes == sorted([f"{run_config(tiny, 1, 'last', (0,)).hash()}-{code}",
-                             f"{run_config(other, 1, 'last', (0,)).hash()}-{code}"])
+    assert hashes == sorted([f"{run_config(tiny, 1, 'a2c', (0,)).hash()}-{code}",
+                             f"{run_config(other, 1, 'a2c', (0,)).hash()}-{code}"])
     # A checkpoint whose manifest says it belongs elsewhere is refused, by path.
-    template = jax.eval_shape(make_train(tiny, 1, "last").init, jnp.asarray([0]))
-    wrong = dict(metrics_io.run_identity(run_config(tiny, 1, "last", (0,)), 1, "last", [0]),
+    template = jax.eval_shape(make_train(tiny, 1, "a2c").init, jnp.asarray([0]))
+    wrong = dict(metrics_io.run_identity(run_config(tiny, 1, "a2c", (0,)), 1, "a2c", [0]),
                  config_hash="0" * 12)
     with pytest.raises(ckpt.CheckpointError, match="interval_000001"):
-        ckpt.load_latest(checkpoint_dir(tmp_path / "r", run_config(tiny, 1, "last", (0,)).hash()),
+        ckpt.load_latest(checkpoint_dir(tmp_path / "r", run_config(tiny, 1, "a2c", (0,)).hash()),
                          template, wrong)
 
 
@@ -179,15 +186,15 @@ def test_changed_training_code_starts_afresh_and_keeps_the_old_checkpoints(tiny,
                                                                           monkeypatch):
     """A rerun after an edit of the training code (what the train rule's code inputs trigger)
     must retrain, not resume from (or overwrite) the old code's checkpoints."""
-    run_training(tiny, 1, "last", [0], tmp_path, progress=False, stop_after=2)
-    old = checkpoint_dir(tmp_path, run_config(tiny, 1, "last", (0,)).hash())
+    run_training(tiny, 1, "a2c", [0], tmp_path, progress=False, stop_after=2)
+    old = checkpoint_dir(tmp_path, run_config(tiny, 1, "a2c", (0,)).hash())
     saved = sorted(p.name for p in old.iterdir())
     assert saved and old.name.endswith(code_hash(TRAINING_MODULES))
     monkeypatch.setattr(metrics_io, "code_hash", lambda modules: "edited0code0")
-    frame = run_training(tiny, 1, "last", [0], tmp_path, progress=False, stop_after=1)
+    frame = run_training(tiny, 1, "a2c", [0], tmp_path, progress=False, stop_after=1)
     assert frame["interval"].tolist() == [1]  # not resumed from interval 2 of the old code
     assert sorted(p.name for p in old.iterdir()) == saved  # the old checkpoints are untouched
-    new = checkpoint_dir(tmp_path, run_config(tiny, 1, "last", (0,)).hash(), "edited0code0")
+    new = checkpoint_dir(tmp_path, run_config(tiny, 1, "a2c", (0,)).hash(), "edited0code0")
     assert [p.name for p in new.iterdir()] == ["interval_000001"]
 
 
@@ -210,27 +217,27 @@ def test_code_hash_follows_the_content_of_the_listed_modules(tmp_path):
 
 
 def test_half_written_checkpoints_of_killed_jobs_are_removed_on_resume(tiny, tmp_path):
-    run_training(tiny, 1, "last", [0], tmp_path, progress=False, stop_after=1)
-    cdir = checkpoint_dir(tmp_path, run_config(tiny, 1, "last", (0,)).hash())
+    run_training(tiny, 1, "a2c", [0], tmp_path, progress=False, stop_after=1)
+    cdir = checkpoint_dir(tmp_path, run_config(tiny, 1, "a2c", (0,)).hash())
     stale = cdir / ".interval_000002.tmp-99999"
     stale.mkdir()
     (stale / "state.npz").write_bytes(b"partial")
-    frame = run_training(tiny, 1, "last", [0], tmp_path, progress=False)
+    frame = run_training(tiny, 1, "a2c", [0], tmp_path, progress=False)
     assert not stale.exists()
     assert frame["interval"].tolist() == list(range(1, tiny.train.num_intervals + 1))
 
 
 def test_corrupted_checkpoint_is_reported_by_path(tiny, tmp_path):
-    run_training(tiny, 1, "last", [0], tmp_path / "r", progress=False, stop_after=1)
-    state_file = (checkpoint_dir(tmp_path / "r", run_config(tiny, 1, "last", (0,)).hash())
+    run_training(tiny, 1, "a2c", [0], tmp_path / "r", progress=False, stop_after=1)
+    state_file = (checkpoint_dir(tmp_path / "r", run_config(tiny, 1, "a2c", (0,)).hash())
                   / "interval_000001" / "state.npz")
     state_file.write_bytes(state_file.read_bytes()[:100])
     with pytest.raises(ckpt.CheckpointError, match="interval_000001.*corrupted"):
-        run_training(tiny, 1, "last", [0], tmp_path / "r", progress=False)
+        run_training(tiny, 1, "a2c", [0], tmp_path / "r", progress=False)
 
 
 def test_damaged_parquet_input_is_reported_by_path_and_nothing_is_written(tiny, tmp_path, capfd):
-    run_training(tiny, 1, "last", [0], tmp_path / "good", progress=False)
+    run_training(tiny, 1, "a2c", [0], tmp_path / "good", progress=False)
     good = tmp_path / "good" / "metrics.parquet"
     bad = tmp_path / "bad" / "metrics.parquet"
     bad.parent.mkdir()
@@ -255,23 +262,26 @@ def test_damaged_parquet_input_is_reported_by_path_and_nothing_is_written(tiny, 
     assert not (tmp_path / "fig.png").exists()
 
 
-def test_cli_trains_and_rejects_bad_arguments(tmp_path):
+def test_cli_trains_and_rejects_bad_arguments(tmp_path, capfd, caplog, monkeypatch):
+    """`python -m mgrl train`'s entry point, in-process (the same programs as test_baseline's, built
+    once per process; test_kill_resume.py runs it as a subprocess): a bad scheme exits 2 naming the
+    key before anything is written; a good run writes its Parquet and logs plain lines when
+    stderr is not a terminal."""
     cfg = tmp_path / "c.yaml"
-    # the programs of conftest's tiny config (and test_pipeline's TINY): the compilation cache serves them
     cfg.write_text(yaml.safe_dump(dict(tiny_config(horizons=[1], train={"num_intervals": 2},
                                                    probe={"reference_horizon": 1,
                                                           "checkpoints": [1]}).to_dict(),
                                        name="cli", seeds=[0],
                                        schemes={"last": {"kind": "last"}})))
-    base = [sys.executable, "-m", "mgrl", "train", "--config", str(cfg), "--seed", "0"]
-    bad = subprocess.run(base + ["--horizon", "1", "--scheme", "median", "--out", str(tmp_path / "x")],
-                         capture_output=True, text=True)
-    assert bad.returncode == 2 and "'schemes'" in bad.stderr and "median" in bad.stderr
+    monkeypatch.setenv("MGRL_JAX_CACHE", "")  # keep this process's cache settings (conftest's)
+    caplog.set_level("INFO", logger="mgrl")
+    base = ["train", "--config", str(cfg), "--seed", "0"]
+    assert cli_main(base + ["--horizon", "1", "--scheme", "median", "--out", str(tmp_path / "x")]) == 2
+    stderr = capfd.readouterr().err
+    assert "'schemes'" in stderr and "median" in stderr
     assert not (tmp_path / "x").exists()
-    ok = subprocess.run(base + ["--horizon", "1", "--scheme", "a2c", "--out", str(tmp_path / "y")],
-                        capture_output=True, text=True)
-    assert ok.returncode == 0, ok.stderr
-    assert "interval 2/2" in ok.stderr  # plain log lines when not on a terminal
+    assert cli_main(base + ["--horizon", "1", "--scheme", "a2c", "--out", str(tmp_path / "y")]) == 0
+    assert "interval 2/2" in caplog.text  # plain log lines when not on a terminal
     assert len(pd.read_parquet(tmp_path / "y" / "metrics.parquet")) == 2
 
 
