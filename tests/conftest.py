@@ -130,13 +130,15 @@ def pytest_terminal_summary(terminalreporter):
 # the end. xdist gives a worker a second file at once when its first has at most 2 tests: the
 # one-test learning file is third, so the fourth queues behind it (~200 s of a loaded run): the
 # kill/resume file (~40 s) goes there, and the estimator file (~100 s) goes to the first worker
-# that finishes, not behind the learning test, where it made the tail. The SLURM test comes last:
+# that finishes, not behind the learning test, where it made the tail. Unlisted files (a few
+# seconds each) come after the listed ones: a new file of more than ~10 s belongs in the list,
+# or it runs alone at the end. The SLURM test comes last:
 # its scenario runs in the background from the end of collection on, and the test only checks
 # what it recorded.
 LONGEST_FIRST = ("test_pipeline.py", "test_train.py", "test_learning.py", "test_kill_resume.py",
-                 "test_estimators.py", "test_meta_samples.py", "test_meta_gradient.py",
-                 "test_probe.py", "test_outer_critic_training.py", "test_workflow.py",
-                 "test_consistency.py", "test_gae.py")
+                 "test_estimators.py", "test_meta_samples.py", "test_forward_mode.py",
+                 "test_meta_gradient.py", "test_probe.py", "test_outer_critic_training.py",
+                 "test_workflow.py", "test_stats.py", "test_consistency.py", "test_gae.py")
 
 
 def pytest_collection_modifyitems(config, items):
