@@ -60,7 +60,7 @@ from mgrl.agent import AgentState, MetaGradientAgent
 from mgrl.config import META_PARAMETERS, ExperimentConfig
 from mgrl.estimators import (BASELINE_SCHEME, bootstrap_of, exists_at, sample_identity,
                              run_config, scheme_of, scheme_weights, uses_outer_critic)
-from mgrl.losses import rollout_outputs
+from mgrl.losses import gae_advantages, rollout_outputs
 from mgrl.stats import bootstrap_intervals, estimator_statistics, normalised_step
 from mgrl.train import make_agent, make_train
 
@@ -267,12 +267,10 @@ def return_advantages(agent: MetaGradientAgent, params, env_carry, rollout, key:
     rewards = jnp.concatenate([tr.reward, rewards.reshape((-1,) + rewards.shape[2:])])
     dones = jnp.concatenate([tr.done, dones.reshape((-1,) + dones.shape[2:])])
 
-    def backward(following, inputs):
-        reward, done = inputs
-        value = reward + agent.agent_cfg.outer_gamma * (1.0 - done) * following
-        return value, value
-
-    _, returns = jax.lax.scan(backward, jnp.zeros_like(rewards[0]), (rewards, dones), reverse=True)
+    # G_t = r_t + gamma' (1 - done_t) G_{t+1}: GAE with lambda = 1 and zero values.
+    returns = gae_advantages(rewards, agent.agent_cfg.outer_gamma * (1.0 - dones),
+                             jnp.zeros((rewards.shape[0] + 1,) + rewards.shape[1:], rewards.dtype),
+                             1.0)
     logits, values, _ = rollout_outputs(agent.network.apply_rollout, params, rollout)
     if agent.exact_critic:
         values, _ = agent._exact_values(rollout, logits, gamma, None)
