@@ -35,11 +35,11 @@ def float64_agents(scheme=None):
 
 @pytest.fixture(scope="module")
 def mixing64():
-    """The K = 2 mixing window's agents and state, and the one-sample meta-gradient of that state
-    as a function of the window key (one program, shared by the tests below)."""
+    """The K = 2 mixing window's agents and state, and the one-sample meta-gradient
+    ``gradient(state, window key)`` (one program, shared by the tests below)."""
     with jax.enable_x64(True):
         agent, single, state = float64_agents()
-        gradient = jax.jit(lambda key: single.meta_gradient(state, key, WEIGHTS))
+        gradient = jax.jit(lambda state, key: single.meta_gradient(state, key, WEIGHTS))
         yield {"agent": agent, "single": single, "state": state, "gradient": gradient}
 
 
@@ -55,11 +55,11 @@ def averaged(request, mixing64):
                                                                     "gradient"))
         else:
             agent, single, state = float64_agents(SchemeConfig("bmg", bootstrap_steps=1))
-            gradient = jax.jit(lambda key: single.meta_gradient(state, key, WEIGHTS))
+            gradient = jax.jit(lambda state, key: single.meta_gradient(state, key, WEIGHTS))
         new_state, metrics = jax.jit(agent.meta_step)(state, WEIGHTS)
         _, window_key = jax.random.split(state.key)
         keys = agent.meta_sample_keys(window_key)
-        samples = [gradient(k) for k in keys]
+        samples = [gradient(state, k) for k in keys]
         yield {"state": state, "new_state": new_state, "metrics": metrics, "keys": keys,
                "samples": samples, "single": single}
 
@@ -92,7 +92,7 @@ def test_one_sample_is_the_plain_meta_step_bit_for_bit(mixing64):
         assert single.meta_samples == 1
         new_state, metrics = jax.jit(single.meta_step)(state, WEIGHTS)
         _, window_key = jax.random.split(state.key)
-        grad, (_, outputs) = mixing64["gradient"](window_key)
+        grad, (_, outputs) = mixing64["gradient"](state, window_key)
         for p in META_PARAMETERS:
             np.testing.assert_array_equal(np.asarray(metrics[f"meta/grad_{p}"]), np.asarray(grad[p]))
         for got, want in zip(jax.tree.leaves(new_state.params), jax.tree.leaves(outputs[0])):
@@ -106,12 +106,13 @@ def test_averaging_divides_the_variance_by_m(mixing64):
     of two ~0.25: the band [0.25 / 1.8, 0.25 x 1.8] is ~2.4 standard errors wide each way. A
     broken average (one key repeated: ratio 1; no averaging) falls outside it."""
     with jax.enable_x64(True):
-        agent, state, one = mixing64["agent"], mixing64["state"], mixing64["gradient"]
+        agent, one = mixing64["agent"], mixing64["gradient"]
+        state = jax.jit(agent.init)(jax.random.PRNGKey(6))
         keys = jax.random.split(jax.random.PRNGKey(7), 400)
         mean_of_m = jax.jit(jax.vmap(lambda k: agent.averaged_meta_gradient(state, k, WEIGHTS)[0]))
         averaged_samples = np.stack([np.asarray(v) for v in mean_of_m(keys).values()], axis=1)
         single_samples = np.array([[float(g[p]) for p in sorted(g)] for g, _ in (
-            one(k) for k in jax.random.split(jax.random.PRNGKey(8), 400))])
+            one(state, k) for k in jax.random.split(jax.random.PRNGKey(8), 400))])
         ratio = averaged_samples.var(axis=0, ddof=1) / single_samples.var(axis=0, ddof=1)
         assert np.all((0.25 / 1.8 < ratio) & (ratio < 0.25 * 1.8)), ratio
 

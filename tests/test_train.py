@@ -69,19 +69,40 @@ def test_trainers_are_built_once_per_settings(tiny):
     assert a["meta/gamma"][0] != b["meta/gamma"][0]
 
 
+_LOWERINGS: list[list[str]] = []  # the recorders of trace and lowering events listening now
+_TRACE_EVENTS = ("/jax/core/compile/jaxpr_trace_duration",  # each trace and each lowering that
+                 "/jax/core/compile/jaxpr_to_mlir_module_duration")  # JAX's caches do not serve
+
+
+def _on_compile_event(event, seconds, **_):
+    if event in _TRACE_EVENTS:
+        for recorder in _LOWERINGS:
+            recorder.append(event)
+
+
+jax.monitoring.register_event_duration_secs_listener(_on_compile_event)
+
+
 def test_one_compilation_across_intervals(tiny):
     """A run compiles its interval once: the state an interval returns has the structure, shapes
     and dtypes it was given, so every interval of the run finds the same compiled executable (the
-    program shared with the other tests of this file), and init is traced once per seed count."""
+    program shared with the other tests of this file) and runs it without tracing or lowering
+    anything (a persistent-cache hit still traces and lowers); init is traced once per seed count."""
     trainer = make_train(tiny, 2, "last")
     state = trainer.init(jnp.asarray([0, 1]))
     traced = trainer.init._cache_size()
     trainer.init(jnp.asarray([2, 3]))
     assert trainer.init._cache_size() == traced
     first = trainer.executable(state)
-    for _ in range(3):
-        state, _ = trainer.run_interval(state)
-        assert trainer.executable(state) is first
+    lowerings: list[str] = []
+    _LOWERINGS.append(lowerings)
+    try:
+        for _ in range(3):
+            state, _ = trainer.run_interval(state)
+            assert trainer.executable(state) is first
+    finally:
+        _LOWERINGS.remove(lowerings)
+    assert lowerings == []
 
 
 def test_vmapped_seeds_are_independent_runs(tiny):
