@@ -24,23 +24,23 @@ def as_array(grad) -> np.ndarray:
     return np.array([float(grad[p]) for p in META_PARAMETERS])
 
 
-def float64_agents(scheme=None):
-    """A float64 agent with M = 4 and the same agent with M = 1, and the state they start from."""
+def float64_agents(scheme=None) -> dict:
+    """A float64 agent with M = 4, the same agent with M = 1 ("single"), the state they start
+    from, and the one-sample meta-gradient ``gradient(state, window key)`` of the K = 2 window (one
+    program for every state)."""
     cfg = tiny_config(train={"dtype": "float64"}, meta={"samples": M})
     agent = make_agent(cfg, scheme)
     single = make_agent(dataclasses.replace(cfg, meta=dataclasses.replace(cfg.meta, samples=1)),
                         scheme)
-    return agent, single, jax.jit(agent.init)(jax.random.PRNGKey(5))
+    return {"agent": agent, "single": single, "state": jax.jit(agent.init)(jax.random.PRNGKey(5)),
+            "gradient": jax.jit(lambda state, key: single.meta_gradient(state, key, WEIGHTS))}
 
 
 @pytest.fixture(scope="module")
 def mixing64():
-    """The K = 2 mixing window's agents and state, and the one-sample meta-gradient
-    ``gradient(state, window key)`` (one program, shared by the tests below)."""
+    """The mixing window's float64 agents (:func:`float64_agents`), shared by the tests below."""
     with jax.enable_x64(True):
-        agent, single, state = float64_agents()
-        gradient = jax.jit(lambda state, key: single.meta_gradient(state, key, WEIGHTS))
-        yield {"agent": agent, "single": single, "state": state, "gradient": gradient}
+        yield float64_agents()
 
 
 @pytest.fixture(scope="module", params=["mixing", "bmg"])
@@ -50,12 +50,10 @@ def averaged(request, mixing64):
     its mode, and forward mode's ``meta_gradient`` equals reverse mode's (tests/test_forward_mode.py),
     so reverse mode stands for both here."""
     with jax.enable_x64(True):
-        if request.param == "mixing":
-            agent, single, state, gradient = (mixing64[k] for k in ("agent", "single", "state",
-                                                                    "gradient"))
-        else:
-            agent, single, state = float64_agents(SchemeConfig("bmg", bootstrap_steps=1))
-            gradient = jax.jit(lambda state, key: single.meta_gradient(state, key, WEIGHTS))
+        agents = (mixing64 if request.param == "mixing"
+                  else float64_agents(SchemeConfig("bmg", bootstrap_steps=1)))
+        agent, single, state, gradient = (agents[k] for k in ("agent", "single", "state",
+                                                              "gradient"))
         new_state, metrics = jax.jit(agent.meta_step)(state, WEIGHTS)
         _, window_key = jax.random.split(state.key)
         keys = agent.meta_sample_keys(window_key)
@@ -110,9 +108,12 @@ def test_averaging_divides_the_variance_by_m(mixing64):
         state = jax.jit(agent.init)(jax.random.PRNGKey(6))
         keys = jax.random.split(jax.random.PRNGKey(7), 400)
         mean_of_m = jax.jit(jax.vmap(lambda k: agent.averaged_meta_gradient(state, k, WEIGHTS)[0]))
-        averaged_samples = np.stack([np.asarray(v) for v in mean_of_m(keys).values()], axis=1)
-        single_samples = np.array([[float(g[p]) for p in sorted(g)] for g, _ in (
-            one(state, k) for k in jax.random.split(jax.random.PRNGKey(8), 400))])
+        averaged = mean_of_m(keys)
+        averaged_samples = np.stack([np.asarray(averaged[p]) for p in META_PARAMETERS], axis=1)
+        # One sample per window: 400 calls of the shared program (a vmapped copy would be a
+        # second float64 compilation costing more than the calls).
+        single_samples = np.stack([as_array(one(state, k)[0])
+                                   for k in jax.random.split(jax.random.PRNGKey(8), 400)])
         ratio = averaged_samples.var(axis=0, ddof=1) / single_samples.var(axis=0, ddof=1)
         assert np.all((0.25 / 1.8 < ratio) & (ratio < 0.25 * 1.8)), ratio
 

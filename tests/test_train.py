@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -24,8 +23,8 @@ def metric_values(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns=list(TIMING_COLUMNS)).reset_index(drop=True)
 
 
-def run_intervals(cfg, horizon, scheme, seeds, n, reuse=True):
-    trainer = make_train(cfg, horizon, scheme, reuse=reuse)
+def run_intervals(cfg, horizon, scheme, seeds, n):
+    trainer = make_train(cfg, horizon, scheme)
     state = trainer.init(jnp.asarray(seeds))
     out = []
     for _ in range(n):
