@@ -24,7 +24,8 @@ import jax
 import jax.numpy as jnp
 
 from mgrl.config import load_config
-from mgrl.estimators import exists_at, scheme_aliases, scheme_weights
+from mgrl.estimators import exists_at, scheme_weights
+from mgrl.runs import scheme_aliases
 from mgrl.train import make_agent
 from probe_vmap import best_of  # this folder is on sys.path when the script runs
 

@@ -5,7 +5,7 @@
 (XLA_FLAGS set: the pipeline's XLA defaults instead of the tests' cheaper compile flags.)
 
 Runs tests/conftest.py's tiny config (K=2 last with 2 seeds, K=2 uniform, a2c, K=3 lambda_0.5,
-K=2 bmg with the inner target and L=2, outer critic on) for 2 intervals each and, with --default, the default config.yaml (8 inner updates per interval)
+K=2 bmg with the inner target and L=2, outer critic on; K=1 bmg with the outer target and L=2) for 2 intervals each and, with --default, the default config.yaml (8 inner updates per interval)
 at K=4 last/uniform and a2c; writes every interval metric of the last interval and the sum of each
 parameter leaf to out.json (``--compare old.json new.json`` compares two such files). Run it in
 two checkouts under the same XLA_FLAGS and compare the files:
@@ -42,6 +42,9 @@ def main(out_path: str, default: bool) -> None:
                               agent=dataclasses.replace(tiny.agent, outer_critic=True,
                                                         outer_value_coef=0.5))
     cases.append(("tiny", bmg, 2, "bmg", [0], 2))
+    # bmg with the published (outer) target, L = 2: the look-ahead with its own optimiser state
+    outer = dataclasses.replace(tiny, schemes={"bmg_outer": SchemeConfig("bmg", bootstrap_steps=2)})
+    cases.append(("tiny", outer, 1, "bmg_outer", [1], 2))
     if default:
         cfg = load_config(Path(__file__).resolve().parents[1] / "config.yaml")
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train,

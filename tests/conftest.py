@@ -189,3 +189,13 @@ def pytest_sessionfinish(session, exitstatus):
                 proc.wait(timeout=60)
             except Exception:
                 proc.kill()
+
+
+HOOKS = Path(__file__).resolve().parent / "hooks"
+
+
+def held_job_env(base: dict, at: int, folder: Path) -> dict:
+    """The environment of a job started as a process that holds after saving its checkpoint of
+    interval ``at`` until ``folder/release`` exists (tests/hooks/sitecustomize.py)."""
+    path = os.pathsep.join(p for p in (str(HOOKS), base.get("PYTHONPATH", "")) if p)
+    return dict(base, PYTHONPATH=path, MGRL_TEST_HOLD=f"{at}:{folder}")

@@ -5,7 +5,8 @@ import yaml
 
 from conftest import tiny_config
 from mgrl.config import ConfigError, SchemeConfig, load_config
-from mgrl.estimators import scheme_of, scheme_weights
+from mgrl.estimators import scheme_weights
+from mgrl.runs import scheme_of
 
 
 @pytest.mark.parametrize(

@@ -93,7 +93,7 @@ def test_schema_and_loader_reject_the_same_out_of_range_values(key, value):
     raw = {"seeds": [0], "horizons": [1], "schemes": {"last": {"kind": "last"}},
            "probe": {"reference_horizon": 1, "checkpoints": [1]}}
     if key.startswith("schemes.x."):  # a scheme of the kind that takes the field
-        kind = {"rho": "lambda", "weights": "custom", "bootstrap_steps": "bmg", "matching": "bmg",
+        kind = {"rho": "lambda", "weights": "custom", "bootstrap_steps": "bmg",
                 "bootstrap_target": "bmg", "matching_states": "bmg"}
         raw["schemes"]["x"] = {"kind": kind.get(key.rsplit(".", 1)[1], "last")}
     node = raw

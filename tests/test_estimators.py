@@ -27,7 +27,7 @@ from conftest import tiny_config
 from mgrl.config import ConfigError, SchemeConfig
 from mgrl.losses import kl_matching, outer_pg_loss, rollout_outputs
 from mgrl.train import make_agent
-from mgrl.estimators import extra_estimators, scheme_aliases
+from mgrl.runs import extra_estimators, scheme_aliases
 from test_meta_gradient import ETA_KEYS, as_vector, two_pass_inner_update
 
 OUTER = {"outer_critic": True, "outer_value_coef": 0.5}
@@ -216,7 +216,7 @@ def test_bmg_and_outer_critic_schemes_are_distinct_estimators_at_every_K():
     cfg = tiny_config(horizons=[1, 2], agent={"outer_value_coef": 0.5}, schemes={
         "last": {"kind": "last"}, "uniform": {"kind": "uniform"},
         "bmg": {"kind": "bmg", "bootstrap_steps": 2},
-        "bmg_copy": {"kind": "bmg", "bootstrap_steps": 2, "matching": "kl"},
+        "bmg_copy": {"kind": "bmg", "bootstrap_steps": 2, "bootstrap_target": "outer"},
         "last_oc": {"kind": "last", "outer_critic": True}})
     aliases = scheme_aliases(cfg)
     assert aliases == {(1, "uniform"): "last", (1, "lambda_0.5"): "last",  # tiny's lambda_0.5
@@ -250,7 +250,8 @@ def test_bmg_windows_count_their_updates_and_programs_are_keyed_by_estimator():
     programs = {id(t.program) for t in (last, b1, b2, oc, o2, o2w)}
     assert len(programs) == 6
     assert oc.program.agent.uses_outer_critic and not last.program.agent.uses_outer_critic
-    assert b2.program.agent.bootstrap_steps == 2 and last.program.agent.bootstrap_steps == 0
+    assert b2.program.agent.estimator.kept_updates == 2 and b1.program.agent.estimator.kept_updates == 1
+    assert last.program.agent.estimator.is_weighting and not o2.program.agent.estimator.is_weighting
     assert extra_estimators(cfg) == ["b1", "b2", "oc", "o2", "o2w"]
     everyone = tiny_config(agent={"outer_critic": True, "outer_value_coef": 0.5},
                            schemes={"last": {"kind": "last"},

@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from mgrl import probe
+from mgrl.estimators.weighting import weighted_samples
 from mgrl.config import META_PARAMETERS, ConfigError
-from mgrl.estimators import scheme_of, scheme_weights
+from mgrl.estimators import scheme_weights
+from mgrl.runs import scheme_of
 from mgrl.train import make_agent
 from test_estimators import OUTER
 
@@ -106,7 +107,7 @@ def test_one_forward_pass_gives_every_scheme_at_every_horizon(gradients):
     jacobian = gradients["jacobian"]
     assert jacobian.shape == (max(HORIZONS), len(META_PARAMETERS))
     for horizon in HORIZONS:  # through the probe's own combination of the one-pass Jacobians
-        from_one_pass = np.stack([probe.weighted_samples(jacobian[None], w)[0]
+        from_one_pass = np.stack([weighted_samples(jacobian[None], w)[0]
                                   for w in scheme_matrix(gradients["cfg"], horizon)])
         assert relative_error(from_one_pass, gradients["reverse"][horizon]) < 1e-8, horizon
 

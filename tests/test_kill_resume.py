@@ -4,7 +4,7 @@ run ends, and a killed job never leaves a metrics.parquet behind for a downstrea
 
 Both tests run real processes. The kill lands mid-run at a point the test controls, whatever the
 machine's speed: the job holds after its checkpoint of interval HOLD_AT (the test-only hook
-$MGRL_TEST_HOLD of mgrl.train) and the test kills it while it waits. The slurm-marked
+$MGRL_TEST_HOLD of tests/hooks/sitecustomize.py) and the test kills it while it waits. The slurm-marked
 tests/test_slurm.py does the same through SLURM (scancel, requeue).
 """
 
@@ -24,12 +24,13 @@ import pandas as pd
 import pytest
 import yaml
 
+from conftest import held_job_env
 from forked_snakemake import run_snakemake
 from mgrl import checkpoint as ckpt
 from mgrl.config import config_from_dict
 from mgrl.metrics import TIMING_COLUMNS
 from mgrl.train import checkpoint_dir, make_train
-from mgrl.estimators import run_config
+from mgrl.runs import run_config
 from test_pipeline import SNAKEMAKE, TINY, copy_workflow
 
 # The K=2 uniform run of tests/test_pipeline.py's TINY config (the same compiled program, so the
@@ -56,7 +57,7 @@ def run_checkpoints(out: Path) -> Path:
 
 def held_env(hold: Path) -> dict[str, str]:
     """The environment of a job that holds after its checkpoint of HOLD_AT until ``hold/release``."""
-    return dict(ENV, MGRL_TEST_HOLD=f"{HOLD_AT}:{hold}")
+    return held_job_env(ENV, HOLD_AT, hold)
 
 
 def wait_until_held(hold: Path, proc: subprocess.Popen, log: Path | None = None,

@@ -18,9 +18,10 @@ import optax
 
 from conftest import tiny_config
 
-from mgrl.losses import a2c_inner_loss, critic_values
+from mgrl.losses import a2c_inner_loss, critic_values, outer_pg_loss
 from mgrl.train import make_agent
-from mgrl.estimators import scheme_of, scheme_weights
+from mgrl.estimators import scheme_weights
+from mgrl.runs import scheme_of
 
 SCHEMES = ("last", "uniform", "lambda_0.5")
 ETA_KEYS = ("gamma", "lambda")
@@ -73,7 +74,8 @@ def direct_k_step_gradients(agent, state, key, K):
             params, opt_state = two_pass_inner_update(agent, params, opt_state, rollout, gamma,
                                                       lambda_)
             env_carry, rollout = agent.collect(params, env_carry, jax.random.fold_in(key, i))
-            outer.append(agent.outer_loss(params, rollout))
+            outer.append(outer_pg_loss(params, rollout, agent.outer_advantages(params, rollout),
+                                       agent.network.apply))
         return jnp.stack(outer)
 
     jacobian = jax.jit(jax.jacrev(losses))(state.eta)  # {name: [K]}

@@ -12,8 +12,7 @@ import pytest
 
 from conftest import tiny_config
 from mgrl.config import META_PARAMETERS, ConfigError, SchemeConfig
-from mgrl.estimators import (averaged_schemes, estimator_identity, meta_samples_of, mixing_schemes,
-                             run_config, scheme_aliases)
+from mgrl.runs import averaged_schemes, estimator_identity, meta_samples_of, mixing_schemes, run_config, scheme_aliases
 from mgrl.train import make_agent
 
 M = 4

@@ -15,7 +15,7 @@ import numpy as np
 
 from conftest import tiny_config
 from mgrl.train import make_agent
-from mgrl.estimators import uses_outer_critic
+from mgrl.runs import uses_outer_critic
 from test_estimators import OUTER
 from test_train import run_intervals
 

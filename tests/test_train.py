@@ -16,7 +16,7 @@ from mgrl import metrics as metrics_io
 from mgrl.code import PACKAGE_DIR, TRAINING_MODULES, code_hash
 from mgrl.__main__ import main as cli_main
 from mgrl.train import checkpoint_dir, make_train, run_training
-from mgrl.estimators import run_config
+from mgrl.runs import run_config
 
 
 def metric_values(frame: pd.DataFrame) -> pd.DataFrame:
@@ -306,9 +306,24 @@ def test_cli_trains_and_rejects_bad_arguments(tmp_path, capfd, caplog, monkeypat
 
 
 def test_non_finite_run_stops_with_the_run_and_step_and_keeps_the_checkpoint(tmp_path, monkeypatch):
-    from mgrl.train import POISON_ENV, NonFiniteError
+    import itertools
 
-    monkeypatch.setenv(POISON_ENV, "3")  # test-only: NaN meta-parameters before interval 3
+    from mgrl.train import NonFiniteError, Trainer
+
+    executable = Trainer.executable
+
+    def poisoned(self, state):
+        """The compiled interval, with NaN meta-parameters fed to its third call (interval 3)."""
+        compiled, calls = executable(self, state), itertools.count(1)
+
+        def run(state, weights):
+            if next(calls) == 3:
+                state = state._replace(eta=jax.tree.map(lambda x: x * jnp.nan, state.eta))
+            return compiled(state, weights)
+
+        return run
+
+    monkeypatch.setattr(Trainer, "executable", poisoned)
     cfg = tiny_config()
     with pytest.raises(NonFiniteError, match=r"horizon=2 scheme=uniform seed\(s\) \[0\] at interval 3"):
         run_training(cfg, 2, "uniform", [0], tmp_path, progress=False)

@@ -20,7 +20,7 @@ import sys
 
 from mgrl.config import (AnalysisConfig, ConfigError, ExperimentConfig, analysis_config_from_dict,
                          config_from_dict, read_yaml)
-from mgrl.estimators import BASELINE_SCHEME
+from mgrl.runs import BASELINE_SCHEME
 
 
 def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -147,7 +147,7 @@ def _published(args) -> None:
 
 def _aggregate(args) -> None:
     from mgrl import analysis
-    from mgrl.estimators import mixing_schemes, scheme_aliases
+    from mgrl.runs import claim_roles, mixing_schemes, scheme_aliases
     from mgrl.io import read_parquet, read_parquets, write_parquet_atomic, write_text_atomic
     from mgrl.metrics import COLUMNS
 
@@ -175,7 +175,8 @@ def _aggregate(args) -> None:
             write_parquet_atomic(read_parquets(args.samples), args.out_samples)
         expanded = analysis.expand_aliases(frame, aliases)
         tables = [analysis.estimator_table(expanded),
-                  analysis.variance_reduction_table(expanded, mixing_schemes(cfg))]
+                  analysis.variance_reduction_table(expanded, mixing_schemes(cfg),
+                                                    claim_roles(cfg))]
     for table, path in zip(tables, args.table):
         write_text_atomic(path, table.to_csv(index=False))
 
@@ -188,14 +189,15 @@ def _empty_frame(columns) -> "object":
 
 def _claims(args) -> None:
     from mgrl import analysis
-    from mgrl.estimators import (averaged_schemes, extra_estimators, meta_samples_of, scheme_aliases,
-                                 scheme_of)
+    from mgrl.runs import (averaged_schemes, claim_roles, extra_estimators, meta_samples_of,
+                           scheme_aliases, scheme_of)
     from mgrl.io import read_parquet, write_text_atomic
 
     cfg, analysis_cfg = _load(args)
     averaged = {s: (scheme_of(cfg, s).kind, meta_samples_of(cfg, s)) for s in averaged_schemes(cfg)}
     claims = analysis.claims_table(read_parquet(args.training), read_parquet(args.probe_summary),
-                                   list(cfg.schemes), return_margin=analysis_cfg.claims.return_margin,
+                                   list(cfg.schemes), claim_roles(cfg),
+                                   return_margin=analysis_cfg.claims.return_margin,
                                    step_cosine_effect=analysis_cfg.claims.step_cosine_effect,
                                    aliases=scheme_aliases(cfg), extra_estimators=extra_estimators(cfg),
                                    averaged=averaged)
@@ -228,7 +230,7 @@ def _figure(args) -> None:
     import importlib
 
     from mgrl.analysis import expand_aliases
-    from mgrl.estimators import mixing_schemes, scheme_aliases
+    from mgrl.runs import mixing_schemes, scheme_aliases
     from mgrl.figures import FIGURES
     from mgrl.io import read_parquet
 
@@ -296,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.config or 'config'}: valid (hash {cfg.hash()})")
             return 0
         if args.command == "train":
-            from mgrl.estimators import run_config
+            from mgrl.runs import run_config
             from mgrl.train import run_training
 
             run_config(cfg, args.horizon, args.scheme, args.seed)  # a bad run -> ConfigError now

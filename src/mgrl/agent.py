@@ -33,10 +33,10 @@ import optax
 
 from mgrl.env import EnvCarry, make_env
 from mgrl.config import META_PARAMETERS, AgentConfig, EnvConfig, MetaConfig
-from mgrl.estimators import Bootstrap
+from mgrl.estimators import Estimator, estimator_of
+from mgrl.estimators.outer_critic import outer_advantages as outer_critic_advantages
 from mgrl.losses import (LossCoefficients, Rollout, a2c_loss_from_outputs, critic_values,
-                         kl_matching, mixed_outer_loss, outer_pg_from_logits, outer_pg_loss,
-                         outer_value_loss, rollout_advantages, rollout_outputs)
+                         outer_pg_from_logits, outer_value_loss, rollout_outputs)
 from mgrl.networks import ActorCritic
 
 Eta = dict[str, chex.Array]  # {"gamma": logit, "lambda": logit}, scalars
@@ -96,18 +96,16 @@ class MetaGradientAgent:
         agent_cfg: AgentConfig,
         meta_cfg: MetaConfig,
         network: ActorCritic,
-        bootstrap: Bootstrap | None = None,
+        estimator: Estimator | None = None,
     ):
         """``agent_cfg.outer_critic``: the outer advantages come from the network's outer critic
-        (which it must have); a network with one trains it either way. ``bootstrap`` (L >= 1
-        updates, target, matched states) makes a BMG agent (:meth:`bmg_meta_loss`, KL matching)."""
+        (which it must have); a network with one trains it either way. ``estimator``: what the
+        meta-loss of a window is (:func:`mgrl.estimators.estimator_of`; None: a weighting)."""
         if agent_cfg.outer_critic and not network.outer_critic:
             raise ValueError("agent.outer_critic needs a network built with outer_critic=True")
         self.uses_outer_critic = agent_cfg.outer_critic
         self.outer_value_coef = agent_cfg.outer_value_coef or 0.0
-        self.bootstrap_steps = bootstrap.steps if bootstrap else 0
-        self.bootstrap_target = bootstrap.target if bootstrap else None
-        self.matching_states = bootstrap.states if bootstrap else None
+        self.estimator = estimator_of(None) if estimator is None else estimator
         self.gamma_bounds = tuple(float(b) for b in agent_cfg.gamma_bounds)
         self.exact_critic = agent_cfg.critic == "exact"
         self.env = make_env(env_cfg)
@@ -148,8 +146,7 @@ class MetaGradientAgent:
             inner_opt_state=self.inner_opt.init(params),
             eta=eta,
             meta_opt_state=self.meta_opt.init(eta),
-            bootstrap_opt_state=(self.inner_opt.init(params) if self.bootstrap_target == "outer"
-                                 else ()),
+            bootstrap_opt_state=self.estimator.init_state(self, params),
             env=env_carry,
             rollout=rollout,
             key=key,
@@ -201,7 +198,7 @@ class MetaGradientAgent:
             self.network.apply_rollout, p, rollout), params)
         predicted = (values, outer_values)  # the heads the critic terms train
         if self.exact_critic:  # the values inside the targets and A'
-            values, outer_values = self._exact_values(rollout, logits, gamma, outer_values)
+            values, outer_values = self.exact_values(rollout, logits, gamma, outer_values)
 
         def loss_of_outputs(logits_, values_, outer_values_=None):
             loss, aux = a2c_loss_from_outputs(logits_, values_, values, rollout, gamma, lambda_,
@@ -233,12 +230,10 @@ class MetaGradientAgent:
                    outer_values: chex.Array | None = None) -> chex.Array:
         """A' = GAE(gamma', lambda') [T, B], no gradient, from the outer critic's values if this
         agent uses it, else from the critic's."""
-        if self.uses_outer_critic:
-            values = outer_values
-        return rollout_advantages(rollout, jax.lax.stop_gradient(values),
-                                  self.agent_cfg.outer_gamma, self.agent_cfg.outer_lambda)
+        return outer_critic_advantages(rollout, values, outer_values, self.uses_outer_critic,
+                                       self.agent_cfg.outer_gamma, self.agent_cfg.outer_lambda)
 
-    def _exact_values(self, rollout: Rollout, logits: chex.Array, gamma, outer_values):
+    def exact_values(self, rollout: Rollout, logits: chex.Array, gamma, outer_values):
         """``agent.critic: exact``: (values, outer values) [T + 1, B] of the environment's exact
         value function (:attr:`mgrl.env.Environment.exact_value`) at gamma and at gamma' (the
         latter only for a network with an outer critic, else None), no gradient. A start state's
@@ -261,32 +256,25 @@ class MetaGradientAgent:
         (``gamma``: the inner discount, needed by an exact critic)."""
         if self.exact_critic:
             logits, _, outer_values = rollout_outputs(self.network.apply_rollout, params, rollout)
-            return self._outer_gae(rollout, *self._exact_values(rollout, logits, gamma,
+            return self._outer_gae(rollout, *self.exact_values(rollout, logits, gamma,
                                                                 outer_values))
         if self.uses_outer_critic:
             _, values, outer_values = rollout_outputs(self.network.apply_rollout, params, rollout)
             return self._outer_gae(rollout, values, outer_values)
         return self._outer_gae(rollout, critic_values(self.network.apply, params, rollout))
 
-    def outer_loss(self, params, rollout: Rollout, advantages: chex.Array | None = None):
-        """L'(theta_k) on theta_k's rollout, computed on its own (two network passes); the meta-step
-        gets the same number as a by-product of :meth:`inner_update` or :meth:`_final_outer`."""
-        if advantages is None:
-            advantages = self.outer_advantages(params, rollout)
-        return outer_pg_loss(params, rollout, advantages, self.network.apply)
-
-    def _final_outer(self, params, rollout: Rollout, advantages: chex.Array | None, gamma):
+    def final_outer(self, params, rollout: Rollout, advantages: chex.Array | None, gamma):
         """(l_K, A'_K, logits [T, B, 4]) at the window's end: the one outer loss no inner update
         computes, and the policy of theta_K on R_K (what BMG matches)."""
         logits, values, outer_values = rollout_outputs(self.network.apply_rollout, params, rollout)
         if self.exact_critic:
-            values, outer_values = self._exact_values(rollout, logits, gamma, outer_values)
+            values, outer_values = self.exact_values(rollout, logits, gamma, outer_values)
         if advantages is None:
             advantages = self._outer_gae(rollout, values, outer_values)
         return (outer_pg_from_logits(logits, rollout.transitions.action, advantages), advantages,
                 logits)
 
-    def _inner_steps(self, gamma, lambda_, carry, key: chex.PRNGKey, steps: chex.Array,
+    def inner_steps(self, gamma, lambda_, carry, key: chex.PRNGKey, steps: chex.Array,
                      scan_advantages: chex.Array | None):
         """Inner updates k in ``steps`` [n] (a ``lax.scan``): update theta_k on R_k, then collect
         R_{k+1} with ``fold_in(key, k)``. carry = (params, inner opt state, env carry, rollout);
@@ -319,8 +307,24 @@ class MetaGradientAgent:
         final_outer: bool = True,
         target: tuple[chex.Array, Rollout] | None = None,
     ):
-        """sum_k w_k L'(theta_k) after K = len(weights) inner updates from ``state`` (or, for a
-        BMG agent, the matching loss of :meth:`bmg_meta_loss`).
+        """The estimator's meta-loss of the window of K = len(weights) inner updates from ``state``
+        (:class:`mgrl.estimators.Estimator`; a weighting: sum_k w_k l_k,
+        :func:`mgrl.estimators.weighting.meta_loss`). ``target``: bmg only, a fixed (target logits
+        [T, B, A], matched rollout). Returns (meta_loss, (final params, inner opt state, env carry,
+        last rollout, per-step aux)), as :meth:`window`."""
+        return self.estimator.meta_loss(self, eta, state, key, weights, outer_advantages,
+                                        final_outer, target)
+
+    def window(
+        self,
+        eta: Eta,
+        state: AgentState,
+        key: chex.PRNGKey,
+        horizon: int,
+        outer_advantages: chex.Array | None = None,
+        final_outer: bool = True,
+    ):
+        """K = ``horizon`` inner updates from ``state`` and the outer losses l_1..l_K along them.
 
         Inner step k (a ``lax.scan``) updates theta_k on R_k, and its network pass also yields
         l_k = L'(theta_k; R_k); then theta_{k+1} collects R_{k+1}. So l_1..l_{K-1} come from steps
@@ -331,7 +335,7 @@ class MetaGradientAgent:
           state: the window's start (theta_0, s_0, R_0, environments).
           key: randomness of the window; inner step k collects with ``fold_in(key, k)``, so the
             first k steps of a K-window equal a k-window with the same key.
-          weights: w_1..w_K, [K].
+          horizon: K.
           outer_advantages: optional [K, T, B] coefficients A'_1..A'_K of the outer losses. By
             default they are computed at theta_k and carry no gradient; passing the values returned
             in ``aux`` freezes them, which turns the meta-loss into the scalar surrogate whose exact
@@ -340,18 +344,14 @@ class MetaGradientAgent:
           final_outer: False when nothing is differentiated (plain A2C): skip the extra pass for
             l_K and use l_0..l_{K-1} instead, i.e. the same outer losses one update later
             (theta_0 and R_0 of this window are theta_K and R_K of the previous one).
-          target: BMG only: a fixed (target logits [T, B, A], matched rollout) instead of the
-            bootstrapped one.
 
         Returns:
-          (meta_loss, (final params, inner opt state, env carry, last rollout, per-step aux [K]));
+          (final params, inner opt state, env carry, last rollout, per-step aux [K]);
           ``aux["outer"]`` and ``aux["outer_advantages"]`` are l_1..l_K and A'_1..A'_K
           (l_0..l_{K-1} and A'_0..A'_{K-1} when ``final_outer`` is False).
         """
-        if self.bootstrap_steps:
-            return self.bmg_meta_loss(eta, state, key, weights.shape[0], target)
         gamma, lambda_ = self.hyper_parameters(eta)
-        K = weights.shape[0]
+        K = horizon
         # Step k computes l_k: it gets A'_k, i.e. the given A'_1..A'_K shifted by one (l_0 is
         # never part of a differentiated meta-loss, so its coefficients are unused zeros).
         scan_advantages = None
@@ -361,121 +361,25 @@ class MetaGradientAgent:
         elif outer_advantages is not None:
             scan_advantages = outer_advantages
         init = (state.params, state.inner_opt_state, state.env, state.rollout)
-        (params, opt_state, env_carry, rollout), aux = self._inner_steps(
+        (params, opt_state, env_carry, rollout), aux = self.inner_steps(
             gamma, lambda_, init, key, jnp.arange(K), scan_advantages)
         if final_outer:
-            last_outer, last_advantages, _ = self._final_outer(
+            last_outer, last_advantages, _ = self.final_outer(
                 params, rollout, None if outer_advantages is None else outer_advantages[-1], gamma)
             aux["outer"] = jnp.concatenate([aux["outer"][1:], last_outer[None]])
             aux["outer_advantages"] = jnp.concatenate(
                 [aux["outer_advantages"][1:], last_advantages[None]])
-        loss = mixed_outer_loss(aux["outer"], weights)
-        return loss, (params, opt_state, env_carry, rollout, aux)
-
-    def bmg_meta_loss(self, eta: Eta, state: AgentState, key: chex.PRNGKey, horizon: int,
-                      target: tuple[chex.Array, Rollout] | None = None):
-        """Bootstrapped meta-gradient loss (Flennerhag et al. 2021) of a window::
-
-            theta_1..theta_K = K inner updates from state (differentiated, as in meta_loss)
-            theta_T          = the target: L updates from theta_K, all under stop_gradient
-            meta_loss(eta)   = mean_{s in matched states} KL(pi_{theta_T}(.|s) || pi_{theta_K}(.|s))
-
-        ``bootstrap_target``:
-
-        * ``outer`` (Flennerhag et al., [2022]'s ``bootstrap_l``): L - 1 inner-rule updates with the
-          current eta on R_K..R_{K+L-2}, then one step on the outer loss L' (gamma', lambda',
-          policy gradient only) at theta_{K+L-1} on R_{K+L-1}, taken by the inner optimiser's
-          kind with its own state ``state.bootstrap_opt_state``, which persists across
-          meta-updates (returned in ``aux["bootstrap_opt_state"]``; a state without one, such as
-          a probed a2c state, starts from a fresh one). The target is a look-ahead: the agent
-          goes on from theta_K, R_K and the environments after R_K, and the look-ahead's
-          rollouts (L - 1, plus the matched one) are counted by :meth:`lookahead_env_steps`.
-          Matched states (``matching_states``): ``target`` a fresh rollout of theta_T (collected
-          with ``fold_in(key, K + L)``), or ``window`` R_K.
-        * ``inner``: L inner-rule updates on R_K..R_{K+L-1}, which are the agent's next L updates
-          (the returned state is theta_{K+L} with R_{K+L}); matched states R_K.
-
-        Inner step k collects with ``fold_in(key, k)``: the first K steps equal those of a K-step
-        window with the same key. ``target`` = (target logits [T, B, A], matched rollout) replaces
-        the bootstrapped one (finite-difference checks freeze it: it carries no gradient, so the
-        frozen loss's exact gradient is the meta-gradient).
-
-        Returns (loss, (params, opt state, env carry, rollout, aux)); ``aux["outer"]`` and
-        ``aux["outer_advantages"]`` are l_1..l_K and A'_1..A'_K (logged, not used), and
-        ``aux["target_logits"]``, ``aux["matched"]`` the target (for freezing it).
-        """
-        gamma, lambda_ = self.hyper_parameters(eta)
-        K, L = horizon, self.bootstrap_steps
-        init = (state.params, state.inner_opt_state, state.env, state.rollout)
-        (params, opt_state, env_carry, rollout), aux = self._inner_steps(
-            gamma, lambda_, init, key, jnp.arange(K), None)
-        last_outer, last_advantages, logits_k = self._final_outer(params, rollout, None, gamma)
-        outer = jnp.concatenate([aux["outer"][1:], last_outer[None]])
-        outer_advantages = jnp.concatenate([aux["outer_advantages"][1:], last_advantages[None]])
-        stop = jax.lax.stop_gradient
-        if self.bootstrap_target == "inner":
-            matched = rollout  # R_K: the states whose policies are matched
-            (target_params, opt_state, env_carry, rollout), boot_aux = self._inner_steps(
-                stop(gamma), stop(lambda_), stop((params, opt_state, env_carry, rollout)), key,
-                jnp.arange(K, K + L), None)
-            if target is None:
-                target = (rollout_outputs(self.network.apply_rollout, target_params, matched)[0],
-                          matched)
-            aux = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), aux, boot_aux)
-            out_params = target_params
-        else:
-            if target is None:
-                target = self._outer_target(state, key, K, stop((params, opt_state, env_carry,
-                                                                 rollout)), stop(gamma),
-                                            stop(lambda_))
-                aux["bootstrap_opt_state"] = target[2]
-            target = target[:2]
-            matched = target[1]
-            if self.matching_states == "target":
-                logits_k = rollout_outputs(self.network.apply_rollout, params, matched)[0]
-            out_params = params
-        target_logits, matched = stop(target[0]), target[1]
-        loss = kl_matching(target_logits, logits_k)
-        aux["outer"], aux["outer_advantages"] = outer, outer_advantages
-        aux["target_logits"], aux["matched"] = target_logits, matched
-        return loss, (out_params, opt_state, env_carry, rollout, aux)
-
-    def _outer_target(self, state: AgentState, key: chex.PRNGKey, K: int, window_end, gamma,
-                      lambda_):
-        """The ``outer`` BMG target from (theta_K, s_K, environments, R_K), no gradient:
-        (target logits on the matched states [T, B, A], matched rollout, new bootstrap optimiser
-        state). L - 1 inner-rule updates, then theta_T = theta + bootstrap_opt(grad L'(theta;
-        R_{K+L-1})) with A' from this agent's outer advantages (critic or outer critic)."""
-        L = self.bootstrap_steps
-        (params, _, env_carry, rollout), _ = self._inner_steps(
-            gamma, lambda_, window_end, key, jnp.arange(K, K + L - 1), None)
-        boot_state = state.bootstrap_opt_state
-        if not jax.tree.leaves(boot_state):
-            boot_state = self.inner_opt.init(state.params)
-        advantages = self.outer_advantages(params, rollout, gamma)
-        grads = jax.grad(outer_pg_loss)(params, rollout, advantages, self.network.apply)
-        updates, boot_state = self.inner_opt.update(grads, boot_state, params)
-        target_params = optax.apply_updates(params, updates)
-        if self.matching_states == "target":
-            _, matched = self.collect(target_params, env_carry, jax.random.fold_in(key, K + L))
-        else:
-            matched = window_end[3]
-        logits = rollout_outputs(self.network.apply_rollout, target_params, matched)[0]
-        return logits, matched, boot_state
+        return params, opt_state, env_carry, rollout, aux
 
     def lookahead_env_steps(self) -> int:
-        """Environment steps per window of an ``outer`` BMG look-ahead (per meta-gradient sample):
-        its L - 1 inner-rule updates' rollouts and, when it matches on the target's states, the
-        fresh rollout; 0 for every other agent (an ``inner`` target's updates are the agent's)."""
-        if not self.bootstrap_steps or self.bootstrap_target != "outer":
-            return 0
-        rollouts = self.bootstrap_steps - 1 + (self.matching_states == "target")
-        return rollouts * self.rollout_length * self.num_envs
+        """Environment steps per window (per meta-gradient sample) that feed only the
+        meta-gradient: the estimator's look-ahead rollouts (an ``outer`` BMG target's)."""
+        return self.estimator.lookahead_rollouts * self.rollout_length * self.num_envs
 
     def updates_per_window(self, horizon: int) -> int:
-        """Inner updates of one meta-step: K, plus the L bootstrap updates of an ``inner``-target
-        BMG agent (an ``outer`` target is a look-ahead the agent does not keep)."""
-        return int(horizon) + (self.bootstrap_steps if self.bootstrap_target == "inner" else 0)
+        """Inner updates of one meta-step the agent keeps: K, plus the estimator's kept updates
+        (an ``inner``-target BMG agent's L)."""
+        return int(horizon) + self.estimator.kept_updates
 
     def meta_gradient(self, state: AgentState, key: chex.PRNGKey, weights: chex.Array):
         """grad_eta of the meta-loss from ``state`` with ``key``; returns (grad, (loss, outputs)).
@@ -506,13 +410,13 @@ class MetaGradientAgent:
         scheme w at any horizon k <= K from this one pass. Weighting schemes only (not bmg).
         Returns (J, outputs of the K-window).
         """
-        if self.bootstrap_steps:
-            raise ValueError("outer_loss_jacobian serves weighting schemes; a bmg agent's meta-loss "
-                             "is not a weighting of the outer losses")
-        last = jnp.zeros((horizon,), _float_dtype(state.params)).at[-1].set(1.0)
+        if not self.estimator.is_weighting:
+            raise ValueError(f"outer_loss_jacobian serves weighting schemes; a "
+                             f"{self.estimator.kind} agent's meta-loss is not a weighting of the "
+                             f"outer losses")
 
         def outer_losses(eta):
-            _, outputs = self.meta_loss(eta, state, key, last)
+            outputs = self.window(eta, state, key, horizon)
             return outputs[4]["outer"], outputs
 
         jacobian, outputs = jax.jacfwd(outer_losses, has_aux=True)(state.eta)

@@ -13,11 +13,15 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
-# Modules whose content determines a stage's numbers. estimators decides what each scheme
-# computes; config.py and metrics.py are not listed: the settings a job uses are already a
-# Snakemake param and part of the config hash.
-TRAINING_MODULES = ("env", "networks", "losses", "estimators", "agent", "train")
-PROBE_MODULES = TRAINING_MODULES + ("probe", "stats")  # stats: the per-state statistics
+# Modules whose content determines a stage's numbers: the estimators package decides what each
+# scheme computes (its defaults included: mgrl.estimators.resolve) and runs what each run is.
+# config.py and metrics.py are not listed: the settings a job uses, defaults filled in, are
+# already a Snakemake param and part of the config hash.
+ESTIMATOR_MODULES = tuple(sorted(
+    f"estimators.{path.stem}" for path in (PACKAGE_DIR / "estimators").glob("*.py")))
+PROBE_PACKAGE = tuple(sorted(f"probe.{path.stem}" for path in (PACKAGE_DIR / "probe").glob("*.py")))
+TRAINING_MODULES = ("env", "networks", "losses") + ESTIMATOR_MODULES + ("runs", "agent", "train")
+PROBE_MODULES = TRAINING_MODULES + PROBE_PACKAGE + ("stats",)  # stats: the per-state statistics
 ANALYSIS_MODULES = ("analysis", "stats")
 
 

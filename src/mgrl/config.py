@@ -4,7 +4,7 @@ The dataclasses below are the one description of the config: each field carries 
 one-line description and its value constraints (``setting``); the JSON schema of the Snakemake
 workflow and ``config/README.md`` are generated from them (:mod:`mgrl.schema`). Loading rejects an
 unknown key or an invalid value with a :class:`ConfigError` naming the dotted key, before any work
-starts. What a scheme computes lives in :mod:`mgrl.estimators`.
+starts. What a scheme computes lives in :mod:`mgrl.estimators` (which owns :class:`SchemeConfig`).
 
 Layout of a config file (``config.yaml`` at the repository root is a commented example)::
 
@@ -30,18 +30,11 @@ from typing import Any, Mapping
 
 import yaml
 
+from mgrl.estimators import SchemeConfig, validate_scheme
+from mgrl.runs import validate_scheme_name
+from mgrl.settings import ConfigError, setting
+
 META_PARAMETERS = ("gamma", "lambda")
-SCHEME_KINDS = ("last", "uniform", "lambda", "custom", "bmg")
-MATCHING_FUNCTIONS = ("kl",)
-BOOTSTRAP_TARGETS = ("outer", "inner")
-"""How a ``bmg`` target is made from theta_K (mgrl.agent.MetaGradientAgent.bmg_meta_loss): ``outer``
-(Flennerhag et al. 2021, [2022]): L - 1 inner-rule updates, then one step on the outer loss with an
-optimiser state of its own, a look-ahead the agent does not keep; ``inner``: L inner-rule updates,
-which are the agent's next L updates."""
-MATCHING_STATES = ("target", "window")
-"""Where a ``bmg`` scheme with the outer target matches policies: ``target`` a fresh rollout of the
-target ([2022]); ``window`` R_K, theta_K's own rollout."""
-"""``kl``: mean over the states s of theta_K's rollout of KL(pi_target(.|s) || pi_theta_K(.|s))."""
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
 ENV_NAMES = ("snake", "discounting_chain")
 """``snake``: Jumanji's Snake; ``discounting_chain``: bsuite's Discounting Chain from gymnax
@@ -49,24 +42,6 @@ ENV_NAMES = ("snake", "discounting_chain")
 ANALYSIS_SECTIONS = ("sensitivity", "claims", "replication")
 """Top-level sections that change which runs are compared and how, never what a training or probe
 job computes: they live in :class:`AnalysisConfig`, in no job's config (nor its hash)."""
-
-
-class ConfigError(ValueError):
-    """An invalid configuration; the message starts with the dotted key at fault."""
-
-    def __init__(self, key: str, message: str):
-        self.key = key
-        super().__init__(f"config key '{key}': {message}")
-
-
-def setting(default: Any, doc: str, **constraints: Any) -> Any:
-    """A settings field: default, one-line description and JSON-schema constraints (``minimum``,
-    ``maximum``, ``exclusiveMinimum``, ``exclusiveMaximum``, ``enum``, ``minItems``, ``uniqueItems``,
-    ``items``: the constraints of every list item), checked by :func:`validate`."""
-    if isinstance(default, dict):  # mutable: each instance gets its own copy
-        return dataclasses.field(default_factory=lambda: dict(default),
-                                 metadata={"doc": doc, **constraints})
-    return dataclasses.field(default=default, metadata={"doc": doc, **constraints})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,34 +164,6 @@ class ProbeConfig:
     bootstrap: int = setting(1000, "percentile-bootstrap resamples per CI", minimum=10)
     samples_per_batch: int | None = setting(None, "null: vmap all M samples at once (GPU); b: "
                                             "lax.map over chunks of b (faster on CPU)", minimum=1)
-
-
-@dataclasses.dataclass(frozen=True)
-class SchemeConfig:
-    """One estimator (config ``schemes.<name>``); the kinds are defined in :mod:`mgrl.estimators`."""
-
-    kind: str = setting("last", "what the estimator computes (mgrl.estimators)", enum=list(SCHEME_KINDS))
-    rho: float | None = setting(None, "lambda kind only: rho of the TD(lambda)-style weights (1: last)",
-                                minimum=0, maximum=1)
-    weights: tuple[float, ...] | None = setting(
-        None, "custom kind only: w_1..w_K (non-negative, sum 1), used at K = len(weights)",
-        items={"minimum": 0})
-    bootstrap_steps: int | None = setting(
-        None, "bmg kind only: L, undifferentiated inner updates that make the target", minimum=1)
-    matching: str | None = setting(None, "bmg kind only: kl = KL(pi_target || pi_theta_K), mean "
-                                   "over the matched states", enum=list(MATCHING_FUNCTIONS))
-    bootstrap_target: str | None = setting(
-        None, "bmg kind only: outer (default; Flennerhag et al., [2022]) = L - 1 inner-rule updates "
-        "then one outer-loss step with its own persistent optimiser state, a look-ahead; inner = L "
-        "inner-rule updates that are the agent's next L updates", enum=list(BOOTSTRAP_TARGETS))
-    matching_states: str | None = setting(
-        None, "bmg kind with the outer target only: target (default, [2022]) = a fresh rollout of "
-        "the target (its environment steps are counted in extra_env_steps); window = R_K",
-        enum=list(MATCHING_STATES))
-    outer_critic: bool | None = setting(None, "overrides agent.outer_critic for this scheme's runs "
-                                        "and probes")
-    meta_samples: int | None = setting(None, "overrides meta.samples for this scheme's runs (a probe "
-                                       "sample is one meta-gradient either way)", minimum=1)
 
 
 def stable_hash(plain: Mapping[str, Any]) -> str:
@@ -378,12 +325,10 @@ def analysis_config_from_dict(raw: Mapping[str, Any]) -> AnalysisConfig:
 def validate(cfg: ExperimentConfig) -> None:
     """Check every field's constraints, then relations between fields; raise :class:`ConfigError`
     naming the first offending key."""
-    from mgrl.estimators import validate_scheme
-
     problems = _constraint_problems(cfg, "")
     for name, scheme in cfg.schemes.items():
         problems += _constraint_problems(scheme, f"schemes.{name}.")
-        problems += validate_scheme(name, scheme, cfg.horizons)
+        problems += validate_scheme_name(name) + validate_scheme(name, scheme, cfg.horizons)
     _raise_first(problems)
 
     def check(ok: bool, key: str, message: str) -> None:

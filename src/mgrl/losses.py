@@ -199,16 +199,6 @@ def outer_value_loss(outer_values: chex.Array, target_values: chex.Array, rollou
     return 0.5 * jnp.mean(jnp.square(outer_values[:-1] - targets))
 
 
-def mixed_outer_loss(outer_losses: chex.Array, weights: chex.Array) -> chex.Array:
-    """Meta-loss of a weighting scheme (mgrl.estimators): sum_k w_k l_k.
-
-    ``outer_losses`` [K] are l_1..l_K = L'(theta_k; R_k) along the window, ``weights`` [K] the
-    scheme's w_1..w_K (non-negative, sum 1: e_K is the K-step meta-gradient, 1/K uniform mixing).
-    """
-    chex.assert_equal_shape([outer_losses, weights])
-    return jnp.sum(weights.astype(outer_losses.dtype) * outer_losses)
-
-
 def kl_matching(target_logits: chex.Array, logits: chex.Array) -> chex.Array:
     """BMG matching loss: mean over states of KL(pi_target(.|s) || pi(.|s)), logits [..., A].
 

@@ -144,7 +144,7 @@ def config_reference() -> str:
         "## A scheme: `schemes.<name>`",
         "",
         "What each kind computes, and which (K, scheme) pairs are one estimator, is defined in",
-        "`src/mgrl/estimators.py`.",
+        "`src/mgrl/estimators/` (one module per kind).",
         "",
         "| key | type | default | constraints | meaning |",
         "| --- | --- | --- | --- | --- |",

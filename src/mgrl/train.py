@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -33,7 +32,8 @@ from mgrl.io import write_parquet_atomic
 from mgrl.agent import AgentState, MetaGradientAgent
 from mgrl.code import TRAINING_MODULES, code_hash
 from mgrl.config import ExperimentConfig, SchemeConfig, stable_hash
-from mgrl.estimators import bootstrap_of, run_config, scheme_of, scheme_weights
+from mgrl.estimators import estimator_of, resolve, scheme_weights
+from mgrl.runs import run_config, scheme_of
 from mgrl.env import make_env
 from mgrl.networks import make_actor_critic
 
@@ -99,7 +99,7 @@ class Trainer:
 def make_agent(cfg: ExperimentConfig, scheme: SchemeConfig | None = None,
                outer_critic_network: bool | None = None) -> MetaGradientAgent:
     """The agent of ``cfg`` (its ``agent.outer_critic`` says where A' comes from) for ``scheme``
-    (a ``bmg`` scheme makes a BMG agent). ``outer_critic_network``: whether the network has an
+    (its kind's :class:`mgrl.estimators.Estimator`; None: a weighting). ``outer_critic_network``: whether the network has an
     outer critic (default: ``agent.outer_critic``; probes of a state that holds one pass True)."""
     dtype = jnp.float64 if cfg.train.dtype == "float64" else jnp.float32
     if outer_critic_network is None:
@@ -108,7 +108,7 @@ def make_agent(cfg: ExperimentConfig, scheme: SchemeConfig | None = None,
     network = make_actor_critic(cfg.network, env.num_actions, dtype=dtype,
                                 outer_critic=outer_critic_network,
                                 observation_ndim=len(env.observation_shape))
-    return MetaGradientAgent(cfg.env, cfg.agent, cfg.meta, network, bootstrap=bootstrap_of(scheme))
+    return MetaGradientAgent(cfg.env, cfg.agent, cfg.meta, network, estimator=estimator_of(scheme))
 
 
 def program_settings(cfg: ExperimentConfig) -> str:
@@ -135,7 +135,8 @@ def make_train(cfg: ExperimentConfig, horizon: int, scheme: str, *, reuse: bool 
     scheme_cfg = scheme_of(cfg, scheme)
     cfg = run_config(cfg, horizon, scheme)
     weights = jnp.asarray(scheme_weights(scheme_cfg, horizon), jnp.float32)
-    key = (program_settings(cfg), int(horizon), bootstrap_of(scheme_cfg))
+    key = (program_settings(cfg), int(horizon),
+           None if estimator_of(scheme_cfg).is_weighting else resolve(scheme_cfg))
     program = _PROGRAMS.get(key) if reuse else None
     if program is None:
         program = _build_program(cfg, int(horizon), scheme_cfg)
@@ -245,11 +246,8 @@ def run_training(
 
     total = cfg.train.num_intervals
     bar = _progress(identity["run"], start, total, progress)
-    poison_at = int(os.environ.get(POISON_ENV) or 0)
     done_here = 0
     for interval in range(start + 1, total + 1):
-        if interval == poison_at:  # test-only failure injection
-            state = state._replace(eta=jax.tree.map(lambda x: x * jnp.nan, state.eta))
         t = time.perf_counter()
         state, m = compiled(state, trainer.weights)
         m = jax.device_get(m)
@@ -281,7 +279,6 @@ def run_training(
                 or interval in cfg.probe.checkpoints):
             ckpt.save(ckpt_dir, interval, state, pd.DataFrame(rows), identity,
                       keep=frozenset(cfg.probe.checkpoints))
-            _hold_if_asked(interval, identity["run"], seeds)
         done_here += 1
         if stop_after is not None and done_here >= stop_after and interval < total:
             return pd.DataFrame(rows)
@@ -290,31 +287,6 @@ def run_training(
     frame = metrics_io.to_frame(rows, identity)
     write_parquet_atomic(frame, out_dir / "metrics.parquet")
     return frame
-
-
-HOLD_ENV = "MGRL_TEST_HOLD"  # test-only: "<interval>:<folder>", see _hold_if_asked
-POISON_ENV = "MGRL_TEST_POISON"  # test-only: "<interval>": NaN meta-parameters before that interval
-
-
-def _hold_if_asked(interval: int, run: str, seeds: Sequence[int]) -> None:
-    """Test-only pre-emption point. With ``$MGRL_TEST_HOLD = "<n>:<folder>"``, a job that has just
-    checkpointed interval ``n`` writes ``<folder>/<run>-seed<seeds>.held`` and waits until
-    ``<folder>/release`` exists. A test kills, requeues or cancels the job while it waits, so the
-    interruption lands mid-run however fast or slow the machine is. A resumed job starts after
-    interval ``n`` and never waits again."""
-    spec = os.environ.get(HOLD_ENV)
-    if not spec:
-        return
-    at, folder = spec.split(":", 1)
-    folder = Path(folder)
-    if interval != int(at) or (folder / "release").exists():
-        return
-    folder.mkdir(parents=True, exist_ok=True)
-    marker = folder / f"{run}-seed{'-'.join(map(str, seeds))}.held"
-    marker.write_text(f"{os.getpid()}\n")
-    log.info("%s: holding after checkpoint %d until %s exists", run, interval, folder / "release")
-    while not (folder / "release").exists():
-        time.sleep(0.05)
 
 
 def _progress(name: str, start: int, total: int, progress: bool | None):

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from mgrl.analysis import learning_table, sensitivity_table
-from mgrl.estimators import meta_samples_of, scheme_of
+from mgrl.runs import meta_samples_of, scheme_of
 from mgrl.figures.common import save
 
 INPUTS = ("training", "sensitivity")

@@ -1,25 +1,13 @@
-"""Estimator semantics: what each scheme computes, which (K, scheme) pairs coincide, run names.
+"""Which runs an experiment has: run names, the (K, scheme) pairs that coincide, run configs.
 
-A *scheme* (config ``schemes.<name>``) names one meta-gradient estimator at every horizon K. A
-weighting scheme mixes the outer losses l_k = L'(theta_k; R_k) of the K inner steps of a window::
-
-    meta_loss(eta) = sum_{k=1..K} w_k l_k,    w_k >= 0,  sum_k w_k = 1          (mgrl.losses.mixed_outer_loss)
-
-    last     w = e_K                                            the K-step meta-gradient
-    uniform  w_k = 1/K                                          mixing: mean of the k-step meta-gradients
-    lambda   w_k = (1 - rho) rho^(k-1) (k < K),  w_K = rho^(K-1)  TD(lambda)-style (rho = 1: last)
-    custom   explicit ``weights``, only at K = len(weights)
-
-and ``bmg`` (Flennerhag et al. 2021) matches policies at theta_K instead: L = ``bootstrap_steps``
-more inner updates with the current eta and no gradient give a target, and
-``meta_loss = mean_{s in R_K} KL(pi_{theta_{K+L}}(.|s) || pi_{theta_K}(.|s))`` (mgrl.losses.kl_matching).
-Any scheme may take its outer advantages A' from an outer critic (``outer_critic``).
-
-Two (K, scheme) pairs are one estimator when their weights, L and outer-advantage source agree:
-every weighting scheme at K = 1, e.g. ``lambda`` with rho = 0.5 and ``uniform`` at K = 2. Such an
-estimator is trained and probed once (:func:`scheme_aliases`). Estimators that are not weightings of
-the experiment's policy-gradient meta-loss (``bmg``, another critic's A') are *extra*: compared with
-``last`` and ``uniform``, never counted as mixing (:func:`extra_estimators`).
+A *scheme* (config ``schemes.<name>``) names one meta-gradient estimator at every horizon K; what
+each kind computes is its module's in :mod:`mgrl.estimators`. Two (K, scheme) pairs are one
+estimator when their samples compute the same thing (:func:`mgrl.estimators.sample_identity`),
+with the same outer-advantage source and M: every weighting at K = 1, e.g. ``lambda`` with
+rho = 0.5 and ``uniform`` at K = 2. Such an estimator is trained and probed once
+(:func:`scheme_aliases`). Estimators that are not weightings of the experiment's policy-gradient
+meta-loss (``bmg``, another critic's A') are *extra*: compared with the claims' K-step and mixing
+schemes, never counted as mixing (:func:`extra_estimators`).
 
 Run names: a scheme name, ``a2c`` (the baseline: plain A2C through the same code, gamma and lambda
 fixed) or ``a2c_gamma<g>`` (the baseline at fixed gamma g: the sensitivity sweep).
@@ -31,19 +19,21 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import NamedTuple, Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from mgrl.config import (BOOTSTRAP_TARGETS, MATCHING_FUNCTIONS, MATCHING_STATES, ConfigError,
-                         ExperimentConfig, SchemeConfig)
+if TYPE_CHECKING:
+    from mgrl.config import ExperimentConfig
+
+from mgrl.estimators import KINDS, SchemeConfig, exists_at, is_weighting, resolve
+from mgrl.estimators import sample_identity as kind_sample_identity
+from mgrl.settings import ConfigError
 
 BASELINE_SCHEME = "a2c"
 SENSITIVITY_PREFIX = f"{BASELINE_SCHEME}_gamma"
-MIXING_BASES = ("last", "uniform")  # what extra estimators are compared with
 
 
-def validate_scheme(name: str, scheme: SchemeConfig, horizons: Sequence[int]) -> list[tuple[str, str]]:
-    """(dotted key, message) of every kind-specific problem of scheme ``name`` (empty: valid).
-    Value ranges are checked from the field constraints by mgrl.config."""
+def validate_scheme_name(name: str) -> list[tuple[str, str]]:
+    """(dotted key, message) of problems with a scheme's name (the run names it must not take)."""
     key = f"schemes.{name}"
     problems = []
     if name == BASELINE_SCHEME:
@@ -53,29 +43,6 @@ def validate_scheme(name: str, scheme: SchemeConfig, horizons: Sequence[int]) ->
                               f"sensitivity sweep"))
     if not name.replace("_", "").replace(".", "").replace("-", "").isalnum():
         problems.append((key, "scheme names may hold letters, digits, '_', '.', '-' only"))
-    takes = {"rho": "lambda", "weights": "custom", "bootstrap_steps": "bmg", "matching": "bmg",
-             "bootstrap_target": "bmg", "matching_states": "bmg"}
-    for field, kind in takes.items():
-        if scheme.kind != kind and getattr(scheme, field) is not None:
-            problems.append((f"{key}.{field}", f"only the {kind} kind takes {field} (kind is "
-                                               f"{scheme.kind})"))
-    if scheme.kind == "lambda" and scheme.rho is None:
-        problems.append((f"{key}.rho", "the lambda kind needs rho in [0, 1]"))
-    if scheme.kind == "custom":
-        if not scheme.weights:
-            problems.append((f"{key}.weights", "the custom kind needs a non-empty list of weights"))
-        elif not math.isclose(sum(scheme.weights), 1.0, abs_tol=1e-6):
-            problems.append((f"{key}.weights", f"weights must sum to 1, got {sum(scheme.weights):.6g}"))
-        elif len(scheme.weights) not in horizons:
-            problems.append((f"{key}.weights", f"has length {len(scheme.weights)}, which is not one "
-                                               f"of horizons {list(horizons)}"))
-    if scheme.kind == "bmg" and scheme.bootstrap_steps is None:
-        problems.append((f"{key}.bootstrap_steps", "the bmg kind needs bootstrap_steps L >= 1 (with "
-                         "L = 0 the target is theta_K itself: the meta-loss and its gradient are zero)"))
-    if (scheme.kind == "bmg" and scheme.matching_states is not None
-            and (scheme.bootstrap_target or BOOTSTRAP_TARGETS[0]) != "outer"):
-        problems.append((f"{key}.matching_states", "only the outer bootstrap_target takes "
-                         "matching_states (the inner target matches on R_K, the agent's own data)"))
     return problems
 
 
@@ -116,58 +83,10 @@ def sensitivity_schemes(cfg: ExperimentConfig, gammas: Sequence[float]) -> list[
 def scheme_of(cfg: ExperimentConfig, name: str) -> SchemeConfig:
     """The scheme of run name ``name``; a baseline run is a ``last`` scheme at K = 1."""
     if is_baseline(name):
-        return SchemeConfig("last")
+        return SchemeConfig()  # the default kind, last: a 1-step window that learns nothing
     if name not in cfg.schemes:
         raise ConfigError("schemes", f"unknown scheme '{name}' (known: {sorted(cfg.schemes)})")
     return cfg.schemes[name]
-
-
-def bootstrap_steps(scheme: SchemeConfig) -> int:
-    """L, the bootstrap updates of a ``bmg`` scheme; 0 for every other kind."""
-    return int(scheme.bootstrap_steps) if scheme.kind == "bmg" else 0
-
-
-class Bootstrap(NamedTuple):
-    """How a BMG agent makes its target: L updates, ``target`` (:data:`BOOTSTRAP_TARGETS`) and,
-    for the outer target, the matched ``states`` (:data:`MATCHING_STATES`)."""
-
-    steps: int
-    target: str
-    states: str
-
-
-def bootstrap_of(scheme: SchemeConfig | None) -> Bootstrap | None:
-    """The :class:`Bootstrap` of a ``bmg`` scheme, defaults filled in; None for every other kind."""
-    if scheme is None or scheme.kind != "bmg":
-        return None
-    target = scheme.bootstrap_target or BOOTSTRAP_TARGETS[0]
-    states = (scheme.matching_states or MATCHING_STATES[0]) if target == "outer" else "window"
-    return Bootstrap(int(scheme.bootstrap_steps), target, states)
-
-
-def exists_at(scheme: SchemeConfig, horizon: int) -> bool:
-    """Whether ``scheme`` is defined at K = ``horizon`` (a custom scheme only at its own K)."""
-    return scheme.kind != "custom" or len(scheme.weights) == horizon
-
-
-def scheme_weights(scheme: SchemeConfig, horizon: int) -> tuple[float, ...]:
-    """Weights w_1..w_K of the outer losses at theta_1..theta_K; shape [K], sum 1 (``bmg``: e_K)."""
-    if horizon < 1:
-        raise ConfigError("horizons", f"K must be >= 1, got {horizon}")
-    K = horizon
-    if scheme.kind in ("last", "bmg"):
-        return (0.0,) * (K - 1) + (1.0,)
-    if scheme.kind == "uniform":
-        return (1.0 / K,) * K
-    if scheme.kind == "lambda":
-        rho = float(scheme.rho)
-        return tuple((1.0 - rho) * rho ** (k - 1) for k in range(1, K)) + (rho ** (K - 1),)
-    if scheme.kind == "custom":
-        if len(scheme.weights) != K:
-            raise ConfigError("schemes.weights",
-                              f"custom weights have length {len(scheme.weights)} but K = {K}")
-        return tuple(scheme.weights)
-    raise ConfigError("schemes.kind", f"unknown kind '{scheme.kind}'")  # rejected at load time
 
 
 def uses_outer_critic(cfg: ExperimentConfig, name: str) -> bool:
@@ -196,12 +115,10 @@ def averaged_schemes(cfg: ExperimentConfig) -> list[str]:
 
 
 def sample_identity(cfg: ExperimentConfig, name: str, horizon: int) -> tuple:
-    """What one meta-gradient sample of (K, scheme) computes: (weights rounded to 12 digits, the
-    bootstrap (:func:`bootstrap_of`), matching, outer critic). Probes draw one sample per key, so
-    they compute it once."""
-    scheme = scheme_of(cfg, name)
-    return (tuple(round(w, 12) for w in scheme_weights(scheme, horizon)), bootstrap_of(scheme),
-            scheme.matching or MATCHING_FUNCTIONS[0], uses_outer_critic(cfg, name))
+    """What one meta-gradient sample of (K, scheme) computes: the kind's identity
+    (:func:`mgrl.estimators.sample_identity`) and the outer-advantage source. Probes draw one
+    sample per key, so they compute it once."""
+    return kind_sample_identity(scheme_of(cfg, name), horizon) + (uses_outer_critic(cfg, name),)
 
 
 def estimator_identity(cfg: ExperimentConfig, name: str, horizon: int) -> tuple:
@@ -215,7 +132,7 @@ def scheme_aliases(cfg: ExperimentConfig) -> dict[tuple[int, str], str]:
     (:func:`estimator_identity`). The trained one is ``last`` if it is among them, else the first
     in config order; custom schemes exist only at their own K."""
     aliases = {}
-    names = sorted(cfg.schemes, key=lambda n: n != "last")  # stable: "last" first, then config order
+    names = sorted(cfg.schemes, key=lambda n: n != claim_roles(cfg).get("k_step"))  # stable
     for horizon in cfg.horizons:
         seen: dict[tuple, str] = {}
         for name in names:
@@ -244,7 +161,7 @@ def extra_estimators(cfg: ExperimentConfig) -> list[str]:
     comes from another critic). The claims compare each with ``last`` and ``uniform`` (rows E1,
     E2) instead of counting it as mixing (C3, C4)."""
     return [name for name, s in cfg.schemes.items()
-            if s.kind == "bmg" or uses_outer_critic(cfg, name) != cfg.agent.outer_critic]
+            if not is_weighting(s) or uses_outer_critic(cfg, name) != cfg.agent.outer_critic]
 
 
 def mixing_schemes(cfg: ExperimentConfig) -> list[str]:
@@ -252,6 +169,20 @@ def mixing_schemes(cfg: ExperimentConfig) -> list[str]:
     averaged (:func:`averaged_schemes`: the same weighting as another, with more samples)."""
     other = set(extra_estimators(cfg)) | set(averaged_schemes(cfg))
     return [name for name in cfg.schemes if name not in other]
+
+
+def claim_roles(cfg: ExperimentConfig) -> dict[str, str]:
+    """Role -> scheme name for the claims, chosen by kind, never by name: ``k_step`` the first
+    scheme (config order) among :func:`mixing_schemes` whose kind declares ``CLAIM_ROLE =
+    "k_step"`` (``last``), ``mixing`` the first whose kind declares ``"mixing"`` (``uniform``),
+    the base the extra estimators are compared with beside ``k_step``. A role that no scheme
+    fills is absent (its claims get no row)."""
+    roles: dict[str, str] = {}
+    for name in mixing_schemes(cfg):
+        role = getattr(KINDS[cfg.schemes[name].kind], "CLAIM_ROLE", None)
+        if role is not None:
+            roles.setdefault(role, name)
+    return roles
 
 
 def run_config(cfg: ExperimentConfig, horizon: int, name: str,
@@ -262,7 +193,8 @@ def run_config(cfg: ExperimentConfig, horizon: int, name: str,
     Other horizons and schemes, and probe sizes, are dropped (``probe.checkpoints`` stays: it says
     which states a run keeps), so adding a seed or a scheme leaves existing runs unchanged;
     ``seeds`` None keeps ``cfg.seeds``. ``agent.outer_critic`` is the run's (:func:`uses_outer_critic`),
-    and ``meta.samples`` (:func:`meta_samples_of`);
+    ``meta.samples`` (:func:`meta_samples_of`) and the scheme has its kind's defaults filled in
+    (:func:`mgrl.estimators.resolve`), so a changed default changes the config hash;
     a baseline learns no meta-parameter, and ``a2c_gamma<g>`` has ``agent.gamma_init = g``.
     Idempotent: the run config of a run config is itself. Raises ConfigError for an unknown run
     name, K < 1, or a baseline at K != 1.
@@ -284,6 +216,6 @@ def run_config(cfg: ExperimentConfig, horizon: int, name: str,
         cfg, agent=agent, meta=meta,
         seeds=tuple(int(s) for s in (cfg.seeds if seeds is None else seeds)),
         horizons=(int(horizon),),
-        schemes={"last" if is_baseline(name) else name: scheme},
+        schemes={"last" if is_baseline(name) else name: resolve(scheme)},
         probe=type(cfg.probe)(checkpoints=cfg.probe.checkpoints, reference_horizon=int(horizon)),
     )

@@ -1,0 +1,175 @@
+"""Meta-gradient estimators: one module per kind, behind one small interface.
+
+A *scheme* (config ``schemes.<name>``, a :class:`SchemeConfig`) names an estimator of one *kind*.
+Each kind is a module of this package that defines what the kind computes, and nothing else does:
+
+==================  ==========================================================================
+``KIND``            its name in configs (``kind: <KIND>``)
+``TAKES``           the :class:`SchemeConfig` fields only this kind takes
+``validate``        (scheme, horizons) -> [(field, message)]: its own settings' problems
+``resolve``         scheme -> scheme with every default filled in (optional; default: as is)
+``exists_at``       (scheme, K) -> whether it is defined at K (optional; default: every K)
+``weights``         (scheme, K) -> w_1..w_K, a *weighting* of the window's outer losses
+                    (:mod:`mgrl.estimators.weighting`), or
+``estimator``       scheme -> :class:`Estimator`, for a kind that is not a weighting (``bmg``)
+==================  ==========================================================================
+
+Weighting kinds (``last``, ``uniform``, ``lambda``, ``custom``) share one meta-loss,
+``sum_k w_k l_k`` (:func:`mgrl.estimators.weighting.meta_loss`): adding one is a module with
+``KIND``, ``TAKES`` and ``weights`` (docs/estimators.md). Any kind may take its outer advantages
+A' from an outer critic (:mod:`mgrl.estimators.outer_critic`).
+
+The kinds are found by scanning this package (:data:`KINDS`). No heavy imports at module level:
+the Snakefile imports this package to build the job list; the modules import jax inside the
+functions that are traced.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+from types import ModuleType
+from typing import Any, Callable, NamedTuple, Sequence
+
+from mgrl.settings import ConfigError, setting
+
+_SHARED_MODULES = ("weighting", "outer_critic")  # helpers of the kinds, not kinds
+
+
+class Estimator(NamedTuple):
+    """What the agent calls to run one scheme's estimator (all pure; jax inside the callables).
+
+    ``meta_loss(agent, eta, state, key, weights, outer_advantages, final_outer, target)`` returns
+    (loss, (params, inner opt state, env carry, rollout, aux)) after the window (see
+    :func:`mgrl.estimators.weighting.meta_loss`); ``init_state(agent, params)`` the estimator's
+    own persistent state (``AgentState.bootstrap_opt_state``; ``()`` for none);
+    ``kept_updates`` the inner updates per window the agent keeps beyond K;
+    ``lookahead_rollouts`` rollouts per window that feed only the meta-gradient.
+    """
+
+    kind: str
+    meta_loss: Callable[..., Any]
+    init_state: Callable[..., Any]
+    kept_updates: int
+    lookahead_rollouts: int
+    is_weighting: bool
+
+
+def _discover() -> dict[str, ModuleType]:
+    kinds = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if info.name in _SHARED_MODULES:
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        kinds[module.KIND] = module
+    return kinds
+
+
+KINDS: dict[str, ModuleType] = _discover()
+"""Kind name -> its module, for every kind module of this package."""
+
+def _kind_fields() -> dict[str, str]:
+    """Field -> the kind that takes it (a field taken by two kinds would be ambiguous)."""
+    takes = {}
+    for kind, module in KINDS.items():
+        for field in module.TAKES:
+            if field in takes:
+                raise RuntimeError(f"{field} is taken by kinds {takes[field]} and {kind}")
+            takes[field] = kind
+    return takes
+
+
+@dataclasses.dataclass(frozen=True)
+class SchemeConfig:
+    """One estimator (config ``schemes.<name>``): its kind and the kind's own settings."""
+
+    kind: str = setting("last", "what the estimator computes (one module of mgrl.estimators)",
+                        enum=list(KINDS))
+    rho: float | None = setting(None, "lambda kind only: rho of the TD(lambda)-style weights (1: last)",
+                                minimum=0, maximum=1)
+    weights: tuple[float, ...] | None = setting(
+        None, "custom kind only: w_1..w_K (non-negative, sum 1), used at K = len(weights)",
+        items={"minimum": 0})
+    bootstrap_steps: int | None = setting(
+        None, "bmg kind only: L, undifferentiated inner updates that make the target", minimum=1)
+    bootstrap_target: str | None = setting(
+        None, "bmg kind only: outer (default; Flennerhag et al., [2022]) = L - 1 inner-rule updates "
+        "then one outer-loss step with its own persistent optimiser state, a look-ahead; inner = L "
+        "inner-rule updates that are the agent's next L updates",
+        enum=list(KINDS["bmg"].TARGETS))
+    matching_states: str | None = setting(
+        None, "bmg kind with the outer target only: target (default, [2022]) = a fresh rollout of "
+        "the target (its environment steps are counted in extra_env_steps); window = R_K",
+        enum=list(KINDS["bmg"].MATCHING_STATES))
+    outer_critic: bool | None = setting(None, "overrides agent.outer_critic for this scheme's runs "
+                                        "and probes")
+    meta_samples: int | None = setting(None, "overrides meta.samples for this scheme's runs (a probe "
+                                       "sample is one meta-gradient either way)", minimum=1)
+
+
+def kind_module(scheme: SchemeConfig) -> ModuleType:
+    if scheme.kind not in KINDS:  # rejected at load time by the enum
+        raise ConfigError("schemes.kind", f"unknown kind '{scheme.kind}' (known: {list(KINDS)})")
+    return KINDS[scheme.kind]
+
+
+def is_weighting(scheme: SchemeConfig) -> bool:
+    """Whether the scheme's meta-loss is a weighting sum_k w_k l_k of the window's outer losses."""
+    return hasattr(kind_module(scheme), "weights")
+
+
+def validate_scheme(name: str, scheme: SchemeConfig, horizons: Sequence[int]) -> list[tuple[str, str]]:
+    """(dotted key, message) of every kind-specific problem of scheme ``name`` (empty: valid).
+    Value ranges are checked from the field constraints by mgrl.config."""
+    key = f"schemes.{name}"
+    problems = [(f"{key}.{field}", f"only the {kind} kind takes {field} (kind is {scheme.kind})")
+                for field, kind in _kind_fields().items()
+                if scheme.kind != kind and getattr(scheme, field) is not None]
+    if scheme.kind in KINDS:
+        check = getattr(KINDS[scheme.kind], "validate", None)
+        if check is not None:
+            problems += [(f"{key}.{field}", message) for field, message in check(scheme, horizons)]
+    return problems
+
+
+def resolve(scheme: SchemeConfig) -> SchemeConfig:
+    """The scheme with every default of its kind filled in: what a run's config (and so its hash)
+    records, so that a changed default is a changed config."""
+    fill = getattr(kind_module(scheme), "resolve", None)
+    return scheme if fill is None else fill(scheme)
+
+
+def exists_at(scheme: SchemeConfig, horizon: int) -> bool:
+    """Whether ``scheme`` is defined at K = ``horizon`` (a custom scheme only at its own K)."""
+    defined = getattr(kind_module(scheme), "exists_at", None)
+    return True if defined is None else bool(defined(scheme, horizon))
+
+
+def scheme_weights(scheme: SchemeConfig, horizon: int) -> tuple[float, ...]:
+    """Weights w_1..w_K of the outer losses at theta_1..theta_K; shape [K], sum 1. A kind that is
+    not a weighting (bmg) has e_K: its runs log l_K and take the weights only for their shape."""
+    if horizon < 1:
+        raise ConfigError("horizons", f"K must be >= 1, got {horizon}")
+    module = kind_module(scheme)
+    if not hasattr(module, "weights"):
+        return (0.0,) * (horizon - 1) + (1.0,)
+    return tuple(float(w) for w in module.weights(scheme, horizon))
+
+
+def sample_identity(scheme: SchemeConfig, horizon: int) -> tuple:
+    """What one meta-gradient sample of the scheme at K computes, outer advantages aside: a
+    weighting by its weights (rounded to 12 digits), any other kind by its resolved settings."""
+    if is_weighting(scheme):
+        return ("weighting", tuple(round(w, 12) for w in scheme_weights(scheme, horizon)))
+    resolved = resolve(scheme)
+    return (scheme.kind, horizon, tuple(getattr(resolved, f) for f in KINDS[scheme.kind].TAKES))
+
+
+def estimator_of(scheme: SchemeConfig | None) -> Estimator:
+    """The :class:`Estimator` the agent runs for ``scheme`` (None: a weighting, e.g. a2c)."""
+    from mgrl.estimators import weighting
+
+    if scheme is None or is_weighting(scheme):
+        return weighting.ESTIMATOR
+    return kind_module(scheme).estimator(resolve(scheme))
