@@ -9,7 +9,9 @@ from scipy import stats as scipy_stats
 
 from mgrl import analysis, stats
 from mgrl.config import load_config, config_from_dict
-from mgrl.estimators import run_config, scheme_aliases, sensitivity_gamma
+from mgrl.runs import (averaged_schemes, claim_roles, extra_estimators, meta_samples_of,
+                       mixing_schemes, run_config, scheme_aliases, scheme_of,
+                       sensitivity_gamma)
 
 # ------------------------------------------------------------------------------------ intervals --
 
@@ -243,7 +245,8 @@ def test_an_overlapping_rule_is_refused_not_decided_by_the_order_of_checks():
 
 def test_claims_table_decides_each_row_by_its_claims_rule():
     training, summary = synthetic()
-    claims = analysis.claims_table(training, summary, ["last", "uniform"], return_margin=0.05)
+    claims = analysis.claims_table(training, summary, ["last", "uniform"], ROLES,
+                                   return_margin=0.05)
     rules = analysis.claim_rules(0.05 * BASELINE_RETURN)
     for row in claims.itertuples():
         rule = rules[row.claim]
@@ -255,6 +258,7 @@ def test_claims_table_decides_each_row_by_its_claims_rule():
 # ------------------------------------------------------------------- claims on synthetic tables --
 
 SEEDS = (0, 1, 2, 3)
+ROLES = {"k_step": "last", "mixing": "uniform"}  # mgrl.runs.claim_roles of schemes last and uniform
 BASELINE_RETURN = 10.0  # a2c final return: delta = 0.05 x 10 = 0.5
 
 
@@ -292,7 +296,8 @@ def synthetic(c1=(0.2, 0.21, 0.19, 0.2), c2=(10, 11, 9, 10), c3=(3, 3.2, 2.9, 3.
 
 def verdicts(**measures):
     training, summary = synthetic(**measures)
-    claims = analysis.claims_table(training, summary, ["last", "uniform"], return_margin=0.05)
+    claims = analysis.claims_table(training, summary, ["last", "uniform"], ROLES,
+                                   return_margin=0.05)
     assert list(claims.columns) == list(analysis.CLAIM_COLUMNS)
     assert claims.unit.str.startswith("seeds (n=4").all()
     return dict(zip(claims.claim, claims.verdict)), claims.set_index("claim")
@@ -339,7 +344,7 @@ def test_claims_skip_schemes_identical_to_last_and_use_aliases():
     training, summary = synthetic()
     same = summary[summary.scheme == "last"].assign(scheme="lambda_1")
     claims = analysis.claims_table(training, pd.concat([summary, same]),
-                                   ["last", "uniform", "lambda_1"],
+                                   ["last", "uniform", "lambda_1"], ROLES,
                                    aliases={(1, "uniform"): "last", (1, "lambda_1"): "last",
                                             (4, "lambda_1"): "last"})
     assert not claims.statement.str.contains("lambda_1").any()  # one estimator, no claim about it
@@ -451,7 +456,7 @@ def test_extra_estimators_get_snr_and_return_rows_against_last_and_uniform_not_c
     finals["scheme"] = "bmg"
     finals["train/episode_return"] -= 1.0
     claims = analysis.claims_table(pd.concat([training, finals]), pd.concat([summary, bmg]),
-                                   ["last", "uniform", "bmg"], return_margin=0.05,
+                                   ["last", "uniform", "bmg"], ROLES, return_margin=0.05,
                                    extra_estimators=["bmg"])
     assert not claims[claims.claim.isin(["C3", "C4"])].statement.str.contains("bmg").any()
     assert claims.claim.isin(["C3", "C4"]).sum() == 2  # uniform's rows are still there
@@ -474,7 +479,8 @@ def test_averaged_runs_get_the_intervention_rows_not_c3_c4():
     m16_k4 = last4.assign(scheme="last_m16", **{"train/episode_return": last4["train/episode_return"] + 1.0})
     m16_k1 = m16_k4.assign(horizon=1, **{"train/episode_return": m16_k4["train/episode_return"] + 0.2})
     claims = analysis.claims_table(pd.concat([training, m16_k4, m16_k1]), summary,
-                                   ["last", "uniform", "last_m4", "last_m16"], return_margin=0.05,
+                                   ["last", "uniform", "last_m4", "last_m16"], ROLES,
+                                   return_margin=0.05,
                                    averaged={"last_m4": ("last", 4), "last_m16": ("last", 16)})
     assert claims.claim.isin(["C3", "C4"]).sum() == 2  # uniform's only
     rows = claims.set_index("claim")
@@ -482,6 +488,89 @@ def test_averaged_runs_get_the_intervention_rows_not_c3_c4():
     assert rows.loc["C5'", "verdict"] == "holds" and "last_m16 (M=16)" in rows.loc["C5'", "measure"]
     assert rows.loc["C1'", "value"] == pytest.approx(-0.2)
     assert rows.loc["C1'", "verdict"] == "contradicted"
+
+
+# ------------------------------------------------------------------- claims by role, not by name --
+
+
+def claims_of(cfg, training, summary):
+    """The claims table as ``python -m mgrl claims`` builds it from ``cfg``."""
+    averaged = {s: (scheme_of(cfg, s).kind, meta_samples_of(cfg, s)) for s in averaged_schemes(cfg)}
+    return analysis.claims_table(training, summary, list(cfg.schemes), claim_roles(cfg),
+                                 return_margin=0.05, aliases=scheme_aliases(cfg),
+                                 extra_estimators=extra_estimators(cfg), averaged=averaged)
+
+
+def renamed(frame, names):
+    return frame.assign(scheme=[names.get(s, s) for s in frame.scheme])
+
+
+def test_claims_take_the_k_step_scheme_by_kind_not_by_name():
+    """A scheme named last of kind uniform and kstep of kind last: kstep is the K-step estimator of
+    every claim, the one named last is a mixing scheme; the averaged run of the largest M is of the
+    uniform kind, so C5' and C1' take the last-kind one."""
+    cfg = config_from_dict({"seeds": [0], "horizons": [1, 4], "probe": {"reference_horizon": 4},
+                            "schemes": {"last": {"kind": "uniform"}, "kstep": {"kind": "last"},
+                                        "bmg": {"kind": "bmg", "bootstrap_steps": 1},
+                                        "last_m16": {"kind": "uniform", "meta_samples": 16},
+                                        "kstep_m4": {"kind": "last", "meta_samples": 4}}})
+    assert claim_roles(cfg) == {"k_step": "kstep", "mixing": "last"}
+    assert scheme_aliases(cfg)[(1, "last")] == "kstep"  # K = 1: one estimator, trained as kstep
+    names = {"last": "kstep", "uniform": "last"}  # synthetic(): last is K-step, uniform mixing
+    training, summary = (renamed(f, names) for f in synthetic())
+    training = training[~((training.horizon == 1) & (training.scheme == "last"))]
+    summary = summary[~((summary.horizon == 1) & (summary.scheme == "last"))]  # the alias's rows
+    kstep4 = training[(training.horizon == 4) & (training.scheme == "kstep")]
+    returns = kstep4["train/episode_return"]
+    extra = [kstep4.assign(scheme="bmg"),
+             kstep4.assign(scheme="kstep_m4", **{"train/episode_return": returns + 1.0}),
+             kstep4.assign(scheme="last_m16", **{"train/episode_return": returns + 5.0})]
+    bmg = summary[(summary.horizon == 4) & (summary.scheme == "kstep")].assign(scheme="bmg")
+    claims = claims_of(cfg, pd.concat([training, *extra]), pd.concat([summary, bmg]))
+    rows = claims.set_index("claim")
+    assert list(claims.claim) == ["C1", "C2", "C3", "C4", "C5", "C5'", "E1", "E2", "E1", "E2"]
+    assert "kstep K=4 - K=1" in rows.loc["C1", "measure"] and rows.loc["C1", "verdict"] == "holds"
+    assert rows.loc["C2", "measure"] == "Var[kstep, K=4] / Var[kstep, K=1]"
+    assert rows.loc["C2", "value"] == pytest.approx(np.exp(np.mean(np.log([10, 11, 9, 10]))))
+    assert rows.loc["C3", "measure"] == "Var[kstep, K=4] / Var[last, K=4]"
+    assert rows.loc["C3", "statement"].startswith("mixing (last) cuts")
+    assert rows.loc["C4", "measure"] == "final return last - kstep at K=4 (paired per seed)"
+    assert rows.loc["C5", "measure"] == "final return kstep at K=4 - at K=1 (paired per seed)"
+    assert rows.loc["C5'", "measure"] == ("final return kstep_m4 (M=4) - kstep (M=1) at K=4 "
+                                          "(paired per seed)")
+    assert rows.loc["C5'", "value"] == pytest.approx(1.0)
+    assert (claims.verdict.head(5) == "holds").all()  # synthetic()'s clear data, as with last
+    e = claims[claims.claim.str.startswith("E")]
+    assert list(e.measure) == ["SNR[bmg, K=4] / SNR[kstep, K=4]",
+                               "final return bmg - kstep at K=4 (paired per seed)",
+                               "SNR[bmg, K=4] / SNR[last, K=4]",
+                               "final return bmg - last at K=4 (paired per seed)"]
+    table = analysis.variance_reduction_table(analysis.expand_aliases(summary, scheme_aliases(cfg)),
+                                              mixing_schemes(cfg), claim_roles(cfg))
+    assert list(zip(table.horizon, table.scheme)) == [(1, "last"), (4, "last")]
+    assert table.set_index("horizon").loc[4, "reduction"] == pytest.approx(rows.loc["C3", "value"])
+
+
+def test_claims_without_a_k_step_scheme_get_no_k_step_rows():
+    """No scheme of the last kind: no C1-C5, C5', C1' rows (not rows of nan); the extra estimator
+    is compared with the mixing scheme only; no variance-reduction rows."""
+    cfg = config_from_dict({"seeds": [0], "horizons": [1, 4], "probe": {"reference_horizon": 4},
+                            "schemes": {"mix": {"kind": "uniform"},
+                                        "lambda_0.5": {"kind": "lambda", "rho": 0.5},
+                                        "mix_m4": {"kind": "uniform", "meta_samples": 4},
+                                        "bmg": {"kind": "bmg", "bootstrap_steps": 1}}})
+    assert claim_roles(cfg) == {"mixing": "mix"}
+    names = {"last": "lambda_0.5", "uniform": "mix"}
+    training, summary = (renamed(f, names) for f in synthetic())
+    mix4 = training[(training.horizon == 4) & (training.scheme == "mix")]
+    bmg = summary[(summary.horizon == 4) & (summary.scheme == "mix")].assign(scheme="bmg")
+    claims = claims_of(cfg, pd.concat([training, mix4.assign(scheme="bmg"),
+                                       mix4.assign(scheme="mix_m4")]), pd.concat([summary, bmg]))
+    assert list(claims.claim) == ["E1", "E2"]
+    assert list(claims.measure) == ["SNR[bmg, K=4] / SNR[mix, K=4]",
+                                    "final return bmg - mix at K=4 (paired per seed)"]
+    assert np.isfinite(claims[["value", "ci_lo", "ci_hi"]].to_numpy(float)).all()
+    assert analysis.variance_reduction_table(summary, mixing_schemes(cfg), claim_roles(cfg)).empty
 
 
 def test_direction_variance_is_scale_free_and_zero_for_one_direction():
@@ -496,3 +585,19 @@ def test_direction_variance_is_scale_free_and_zero_for_one_direction():
     same_way = np.outer(rng.uniform(0.5, 2.0, size=20), [3.0, -4.0])  # one direction, any length
     assert stats.estimator_statistics(same_way, reference)["direction_variance"] == pytest.approx(
         0.0, abs=1e-15)
+
+
+def test_a_single_horizon_gets_no_claim_that_compares_horizons():
+    """K = 1 only (as the published and Discounting Chain experiments): C1, C2 and C5 compare K_max
+    with K_min, so they are absent, not rows of a scheme compared with itself."""
+    cfg = config_from_dict({"seeds": [0], "horizons": [1], "probe": {"reference_horizon": 1},
+                            "schemes": {"mg": {"kind": "last"},
+                                        "bmg": {"kind": "bmg", "bootstrap_steps": 1}}})
+    training, summary = synthetic()
+    training, summary = (f[f.horizon == 1] for f in (training, summary))
+    training, summary = (renamed(f, {"last": "mg"}) for f in (training, summary))
+    extra = (lambda f: f[f.scheme == "uniform"].assign(scheme="bmg"))
+    claims = claims_of(cfg, pd.concat([training, extra(training)]),
+                       pd.concat([summary, extra(summary)]))
+    assert list(claims.claim) == ["E1", "E2"]
+    assert set(claims.measure.str.contains("K=1")) == {True}

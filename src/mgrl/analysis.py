@@ -12,13 +12,15 @@ cosines, Student-t for differences).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from mgrl.config import ClaimsConfig
-from mgrl.estimators import BASELINE_SCHEME, MIXING_BASES, is_baseline, sensitivity_gamma
+from mgrl.estimators import KINDS
+from mgrl.runs import BASELINE_SCHEME, is_baseline, sensitivity_gamma
 from mgrl.stats import (INCONCLUSIVE, VerdictRule, atanh_mean_ci, cosine_difference_ci,
                         directional_rule, gain_rule, harm_rule,
                         half_width, log_mean_ci, log_ratio_ci, logit_mean_ci, mean_ci,
@@ -28,11 +30,13 @@ FINAL_FRACTION = 0.25  # final return = mean over the last quarter of logging in
 PAPER_VARIANCE_REDUCTION = 3.0  # [paper] "cuts the variance about 3x on Snake"
 
 Aliases = Mapping[tuple[int, str], str]  # (K, scheme) -> scheme trained in its place
+K_STEP, MIXING = "k_step", "mixing"  # the claims' roles (:func:`mgrl.runs.claim_roles`)
+Roles = Mapping[str, str]  # role -> the scheme that fills it; a role no scheme fills is absent
 
 
 def expand_aliases(frame: pd.DataFrame, aliases: Aliases) -> pd.DataFrame:
     """Copy the rows of each trained (K, scheme) to the schemes that alias it at that K
-    (:func:`mgrl.estimators.scheme_aliases`: one estimator, trained once), unless present."""
+    (:func:`mgrl.runs.scheme_aliases`: one estimator, trained once), unless present."""
     present = set(zip(frame.horizon, frame.scheme))
     copies = [frame[(frame.horizon == horizon) & (frame.scheme == trained)].assign(scheme=alias)
               for (horizon, alias), trained in sorted(aliases.items())
@@ -177,15 +181,19 @@ def estimator_table(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["scheme", "horizon"]).reset_index(drop=True)
 
 
-def variance_reduction_table(summary: pd.DataFrame, schemes: Sequence[str]) -> pd.DataFrame:
-    """Per (K, mixing scheme): Var[last] / Var[scheme] on the same states; per seed the geometric
-    mean over its states, then the geometric mean over seeds and its CI (log scale, > 0)."""
+def variance_reduction_table(summary: pd.DataFrame, schemes: Sequence[str],
+                             roles: Roles) -> pd.DataFrame:
+    """Per (K, mixing scheme): Var[k_step] / Var[scheme] on the same states, k_step the scheme of
+    the K-step role (``roles``: :func:`mgrl.runs.claim_roles`; no rows without one); per seed the
+    geometric mean over its states, then the geometric mean over seeds and its CI (log scale,
+    > 0)."""
+    base = roles.get(K_STEP)
     rows = []
-    for horizon in sorted(summary.horizon.unique()):
+    for horizon in sorted(summary.horizon.unique()) if base is not None else ():
         for scheme in schemes:
-            if scheme == "last":
+            if scheme == base:
                 continue
-            ratio = paired_seed_means(summary, "variance_trace", (horizon, "last"),
+            ratio = paired_seed_means(summary, "variance_trace", (horizon, base),
                                       (horizon, scheme), how="ratio")
             m, lo, hi, n = log_ratio_ci(ratio)
             rows.append({"horizon": horizon, "scheme": scheme, "reduction": m,
@@ -200,6 +208,13 @@ CLAIM_COLUMNS = ("claim", "statement", "measure", "value", "ci_lo", "ci_hi", "n"
                  "criterion", "power")
 
 LOG2 = float(np.log(2.0))
+
+Row = dict  # one claims-table row: CLAIM_COLUMNS -> value
+
+
+def kind_role(kind: str) -> str | None:
+    """The claim role a scheme of ``kind`` fills (its module's ``CLAIM_ROLE``), or None."""
+    return getattr(KINDS.get(kind), "CLAIM_ROLE", None)
 
 
 def _log_half_width(lo: float, hi: float) -> float:
@@ -223,173 +238,300 @@ def claim_rules(delta: float) -> dict[str, VerdictRule]:
             "C1'": directional_rule(0.0, "greater")}
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class ClaimContext:
+    """What every claim reads (:meth:`build`): the probe summary and the per-seed final returns
+    with aliases expanded, K_min and K_max, the return margin delta and its text, the verdict rules
+    (:func:`claim_rules`), and which scheme fills each role (``roles``)."""
+
+    summary: pd.DataFrame
+    finals: pd.DataFrame  # final_returns of the training frame
+    schemes: tuple[str, ...]
+    roles: Roles
+    aliases: Aliases
+    extra_estimators: tuple[str, ...]
+    averaged: Mapping[str, tuple[str, int]]
+    k_min: int
+    k_max: int
+    delta: float
+    delta_text: str
+    rules: Mapping[str, VerdictRule]
+    step_cosine_effect: float
+    per_seed_states: int
+    trained: frozenset  # the (K, scheme) pairs with final returns
+
+    @classmethod
+    def build(cls, training: pd.DataFrame, summary: pd.DataFrame, schemes: Sequence[str],
+              roles: Roles, return_margin: float = ClaimsConfig.return_margin,
+              step_cosine_effect: float = ClaimsConfig.step_cosine_effect,
+              aliases: Aliases | None = None, extra_estimators: Sequence[str] = (),
+              averaged: Mapping[str, tuple[str, int]] | None = None) -> ClaimContext:
+        aliases = dict(aliases or {})
+        summary = expand_aliases(summary, aliases)
+        finals = final_returns(expand_aliases(training, aliases))
+        horizons = sorted(summary.horizon.unique())
+        states = summary.groupby("seed")["interval"].nunique()
+        baseline = finals[finals.scheme == BASELINE_SCHEME]["final_return"]
+        delta = float(return_margin * baseline.mean()) if len(baseline) else np.nan
+        delta_text = (f"delta = {return_margin:g} x a2c final return {baseline.mean():.3g} = "
+                      f"{delta:.3g}" if len(baseline) else "delta undefined (no a2c baseline run)")
+        return cls(summary=summary, finals=finals, schemes=tuple(schemes), roles=dict(roles),
+                   aliases=aliases, extra_estimators=tuple(extra_estimators),
+                   averaged=dict(averaged or {}), k_min=horizons[0], k_max=horizons[-1],
+                   delta=delta, delta_text=delta_text, rules=claim_rules(delta),
+                   step_cosine_effect=step_cosine_effect,
+                   per_seed_states=int(states.max()) if len(states) else 0,
+                   trained=frozenset(zip(finals.horizon, finals.scheme)))
+
+    @property
+    def k_step(self) -> str | None:
+        """The K-step scheme (role ``k_step``), None if no scheme fills the role."""
+        return self.roles.get(K_STEP)
+
+    def probe_unit(self, n: int) -> str:
+        return (f"seeds (n={n}; each the mean over its {self.per_seed_states} probed states, "
+                f"which share one run and are not independent)")
+
+    @staticmethod
+    def seed_unit(n: int) -> str:
+        return f"seeds (n={n}; independent training runs)"
+
+    def final_of(self, horizon: int, scheme: str) -> pd.Series:
+        """Per seed (index): the final return of (K, scheme)."""
+        g = self.finals[(self.finals.horizon == horizon) & (self.finals.scheme == scheme)]
+        return g.set_index("seed")["final_return"]
+
+    def mixing_compared(self) -> list[str]:
+        """The schemes C3 and C4 compare with the K-step scheme, in ``schemes`` order: not the
+        K-step scheme nor its alias at K_max (one estimator), no extra estimator, no averaged run;
+        none without a K-step scheme."""
+        k = self.k_step
+        if k is None:
+            return []
+        return [s for s in self.schemes
+                if s != k and self.aliases.get((self.k_max, s)) != k
+                and s not in self.extra_estimators and s not in self.averaged]
+
+    def extra_bases(self) -> list[str]:
+        """What E1 and E2 compare each extra estimator with: the K-step and the mixing scheme,
+        those that exist (among ``schemes``, not extra themselves)."""
+        return [self.roles[r] for r in (K_STEP, MIXING) if r in self.roles
+                and self.roles[r] in self.schemes and self.roles[r] not in self.extra_estimators]
+
+    def averaged_k_step(self) -> str | None:
+        """A, the averaged run of the K-step kind with the largest M (``averaged`` order breaks
+        ties), when the K-step scheme was trained at K_max; else None."""
+        k = self.k_step
+        candidates = [s for s, (kind, _) in self.averaged.items() if kind_role(kind) == K_STEP]
+        if k is None or not candidates or (self.k_max, k) not in self.trained:
+            return None
+        return max(candidates, key=lambda s: self.averaged[s][1])  # the first of the largest M
+
+
+def _row(*values) -> Row:
+    """One row from its values in :data:`CLAIM_COLUMNS` order."""
+    assert len(values) == len(CLAIM_COLUMNS)
+    return dict(zip(CLAIM_COLUMNS, values))
+
+
+def _ratio_row(ctx: ClaimContext, claim: str, statement: str, num: tuple[int, str],
+               den: tuple[int, str], column: str = "variance_trace", label: str = "Var") -> Row:
+    """A per-state ratio column(num) / column(den), tested by its claim's rule on the log scale."""
+    ratio = paired_seed_means(ctx.summary, column, num, den, how="ratio")
+    m, lo, hi, n = log_ratio_ci(ratio)
+    half = _log_half_width(lo, hi)
+    rule = ctx.rules[claim]
+    return _row(claim, statement, f"{label}[{num[1]}, K={num[0]}] / {label}[{den[1]}, K={den[0]}]",
+                m, lo, hi, n, ctx.probe_unit(n), verdict(rule, lo, hi), rule.text,
+                f"half-width of log ratio {half:.3g} vs log 2 = {LOG2:.3g}: "
+                f"{_resolves(half, LOG2)} to resolve a 2x factor")
+
+
+def _difference_row(ctx: ClaimContext, claim: str, statement: str, measure: str, diff: pd.Series,
+                    criterion: str, target_text: str = "to decide") -> Row:
+    """A paired per-seed return difference ``diff`` (index: seed), tested by its claim's rule."""
+    m, lo, hi, n = mean_ci(diff.dropna())
+    half = half_width(lo, hi)
+    return _row(claim, statement, measure, m, lo, hi, n, ctx.seed_unit(n),
+                verdict(ctx.rules[claim], lo, hi), criterion,
+                f"half-width {half:.3g} vs delta {ctx.delta:.3g}: {_resolves(half, ctx.delta)} "
+                f"{target_text}")
+
+
+def _return_row(ctx: ClaimContext, claim: str, statement: str, scheme: str, base: str) -> Row:
+    """Final return scheme - base at K_max, paired per seed, as an equivalence with margin delta."""
+    return _difference_row(ctx, claim, statement,
+                           f"final return {scheme} - {base} at K={ctx.k_max} (paired per seed)",
+                           ctx.final_of(ctx.k_max, scheme) - ctx.final_of(ctx.k_max, base),
+                           f"equivalence, {ctx.delta_text}: {ctx.rules[claim].text}")
+
+
+def claim_c1(ctx: ClaimContext) -> list[Row]:
+    """C1 less bias as K grows: d = step_cosine(k_step, K_max) - step_cosine(k_step, K_min) on the
+    same state (the agreement of the expected Adam step with the reference's, :mod:`mgrl.stats`),
+    per seed the mean over its states, CI on the atanh scale of d / 2 (inside (-2, 2)); holds if
+    lower CI > 0 (K_max's expected step agrees better with the long-horizon one), contradicted if
+    upper CI < 0. Power: half-width vs ``step_cosine_effect``. No row without a K-step scheme or
+    with a single horizon (nothing to compare)."""
+    k = ctx.k_step
+    if k is None or ctx.k_min == ctx.k_max:
+        return []
+    diff = paired_seed_means(ctx.summary, "step_cosine", (ctx.k_max, k), (ctx.k_min, k),
+                             how="difference")
+    m, lo, hi, n = cosine_difference_ci(diff)
+    half = half_width(lo, hi)
+    k_ref = int(ctx.summary["reference_horizon"].max())
+    effect = ctx.step_cosine_effect
+    return [_row("C1", "K-step meta-gradients are less biased as K grows",
+                 f"step cosine to the reference (last, K_ref={k_ref}), {k} K={ctx.k_max} - "
+                 f"K={ctx.k_min} (paired per state)",
+                 m, lo, hi, n, ctx.probe_unit(n), verdict(ctx.rules["C1"], lo, hi),
+                 ctx.rules["C1"].text,
+                 f"half-width {half:.3g} vs effect {effect:.3g}: {_resolves(half, effect)} to "
+                 f"resolve a rise of {effect:.3g}")]
+
+
+def claim_c2(ctx: ClaimContext) -> list[Row]:
+    """C2 variance grows with K: Var[k_step, K_max] / Var[k_step, K_min] (geometric mean; holds if
+    lower CI > 1, contradicted if upper CI < 1). Power: half-width of the log ratio vs log 2. No
+    row without a K-step scheme or with a single horizon."""
+    k = ctx.k_step
+    if k is None or ctx.k_min == ctx.k_max:
+        return []
+    return [_ratio_row(ctx, "C2", "the variance of K-step meta-gradients grows with K",
+                       (ctx.k_max, k), (ctx.k_min, k))]
+
+
+def claim_c3(ctx: ClaimContext) -> list[Row]:
+    """C3 mixing cuts variance: Var[k_step, K_max] / Var[mix, K_max] per mixing scheme
+    (:meth:`ClaimContext.mixing_compared`), as C2."""
+    return [_ratio_row(ctx, "C3", f"mixing ({scheme}) cuts the variance of the K-step "
+                                  f"meta-gradient (paper: about {PAPER_VARIANCE_REDUCTION:g}x)",
+                       (ctx.k_max, ctx.k_step), (ctx.k_max, scheme))
+            for scheme in ctx.mixing_compared()]
+
+
+def claim_c4(ctx: ClaimContext) -> list[Row]:
+    """C4 similar or higher return: d = final return mix - k_step at K_max, per seed, per mixing
+    scheme (:meth:`ClaimContext.mixing_compared`); equivalence with margin delta =
+    ``return_margin`` x the a2c baseline's mean final return: holds if lower CI > -delta,
+    contradicted if upper CI < -delta. Power: half-width vs delta."""
+    return [_return_row(ctx, "C4", f"mixing ({scheme}) has similar or higher return than K-step",
+                        scheme, ctx.k_step)
+            for scheme in ctx.mixing_compared()]
+
+
+def claim_c5(ctx: ClaimContext) -> list[Row]:
+    """C5 the K-step variance hinders performance: d = final return k_step at K_max - at K = 1, per
+    seed; a harm beyond the margin: holds if upper CI < -delta (worse by more than delta),
+    contradicted if lower CI > -delta (any harm is smaller than the margin: negligible, even if
+    significant). Power: half-width vs delta. No row unless K_max != 1 and the K-step scheme was
+    trained at K = 1."""
+    k = ctx.k_step
+    if k is None or ctx.k_max == 1 or (1, k) not in ctx.trained:
+        return []
+    return [_difference_row(ctx, "C5", "the K-step meta-gradient's variance hinders performance",
+                            f"final return {k} at K={ctx.k_max} - at K=1 (paired per seed)",
+                            ctx.final_of(ctx.k_max, k) - ctx.final_of(1, k),
+                            f"{ctx.delta_text}: {ctx.rules['C5'].text}")]
+
+
+def claim_c5_prime(ctx: ClaimContext) -> list[Row]:
+    """C5' cutting the K-step variance raises return (the causal form of C5): d = final return A -
+    k_step at K_max, per seed, A = :meth:`ClaimContext.averaged_k_step`; holds if lower CI > delta
+    (a gain beyond the margin), contradicted if upper CI < delta (any gain smaller than the
+    margin), else inconclusive. No row without A."""
+    top = ctx.averaged_k_step()
+    if top is None:
+        return []
+    m_top = ctx.averaged[top][1]
+    gain_text = ctx.rules["C5'"].text
+    return [_difference_row(ctx, "C5'", "cutting the K-step meta-gradient's variance (averaging M "
+                                        "samples) raises return",
+                            f"final return {top} (M={m_top}) - {ctx.k_step} (M=1) at "
+                            f"K={ctx.k_max} (paired per seed)",
+                            ctx.final_of(ctx.k_max, top) - ctx.final_of(ctx.k_max, ctx.k_step),
+                            f"{ctx.delta_text}: {gain_text}")]
+
+
+def claim_c1_prime(ctx: ClaimContext) -> list[Row]:
+    """C1' with the variance of both cut M-fold, the K_max meta-gradient learns better (C1 by
+    learning): d = final return A at K_max - A at K = 1, per seed, A =
+    :meth:`ClaimContext.averaged_k_step`; holds if lower CI > 0, contradicted if upper CI < 0. No
+    row without A, or unless K_max != 1 and A was trained at K = 1."""
+    top = ctx.averaged_k_step()
+    if top is None or ctx.k_max == 1 or (1, top) not in ctx.trained:
+        return []
+    m_top = ctx.averaged[top][1]
+    return [_difference_row(ctx, "C1'", f"with both variances cut {m_top}-fold, the K-step "
+                                        f"meta-gradient learns better than the 1-step",
+                            f"final return {top} (M={m_top}) at K={ctx.k_max} - at K=1 (paired "
+                            f"per seed)",
+                            ctx.final_of(ctx.k_max, top) - ctx.final_of(1, top),
+                            ctx.rules["C1'"].text, "to resolve a difference of delta")]
+
+
+def claim_e1(ctx: ClaimContext) -> list[Row]:
+    """E1 higher signal-to-noise: SNR[extra] / SNR[base] on the same states (scale-free, so a KL
+    gradient compares with a policy-gradient one), as C2 with null 1; per extra estimator and base
+    (:meth:`ClaimContext.extra_bases`) at K_max."""
+    return [_ratio_row(ctx, "E1", f"{scheme} has a higher signal-to-noise ratio than {base}",
+                       (ctx.k_max, scheme), (ctx.k_max, base), column="snr", label="SNR")
+            for scheme in ctx.extra_estimators for base in ctx.extra_bases()]
+
+
+def claim_e2(ctx: ClaimContext) -> list[Row]:
+    """E2 similar or higher return: final return extra - base at K_max, as C4; per extra estimator
+    and base (:meth:`ClaimContext.extra_bases`)."""
+    return [_return_row(ctx, "E2", f"{scheme} has similar or higher return than {base}", scheme,
+                        base)
+            for scheme in ctx.extra_estimators for base in ctx.extra_bases()]
+
+
+def _interleave(*claims: list[Row]) -> list[Row]:
+    """Rows of claims that compare the same pairs, pair by pair: C3, C4 of one scheme, then the
+    next scheme's."""
+    return [row for rows in zip(*claims, strict=True) for row in rows]
+
+
 def claims_table(training: pd.DataFrame, summary: pd.DataFrame, schemes: Sequence[str],
+                 roles: Roles,
                  return_margin: float = ClaimsConfig.return_margin,
                  step_cosine_effect: float = ClaimsConfig.step_cosine_effect,
                  aliases: Aliases | None = None,
                  extra_estimators: Sequence[str] = (),
                  averaged: Mapping[str, tuple[str, int]] | None = None) -> pd.DataFrame:
-    """C1-C5, each with the measured value, its 95% CI over seeds, a three-valued verdict, the
-    criterion and the power (CI half-width next to the null or the margin).
+    """The claims, each with the measured value, its 95% CI over seeds, a three-valued verdict, the
+    criterion and the power (CI half-width next to the null or the margin); one function per claim,
+    which says what it measures and decides:
 
-    * C1 less bias as K grows: d = step_cosine(last, K_max) - step_cosine(last, K_min) on the same
-      state (the agreement of the expected Adam step with the reference's, :mod:`mgrl.stats`), per
-      seed the mean over its states, CI on the atanh scale of d / 2 (inside (-2, 2)); holds if
-      lower CI > 0 (K_max's expected step agrees better with the long-horizon one), contradicted if
-      upper CI < 0. Power: half-width vs ``step_cosine_effect``.
-    * C2 variance grows with K: Var[last, K_max] / Var[last, K_min] (geometric mean; holds if lower
-      CI > 1, contradicted if upper CI < 1). Power: half-width of the log ratio vs log 2.
-    * C3 mixing cuts variance: Var[last, K_max] / Var[mix, K_max] per mixing scheme, as C2.
-    * C4 similar or higher return: d = final return mix - last at K_max, per seed; equivalence with
-      margin delta = ``return_margin`` x the a2c baseline's mean final return: holds if lower CI >
-      -delta, contradicted if upper CI < -delta. Power: half-width vs delta.
-    * C5 the K-step variance hinders performance: d = final return last at K_max - at K = 1, per
-      seed; a harm beyond the margin: holds if upper CI < -delta (worse by more than delta),
-      contradicted if lower CI > -delta (any harm is smaller than the margin: negligible, even if
-      significant). Power: half-width vs delta.
+    * C1 (:func:`claim_c1`): K-step meta-gradients are less biased as K grows;
+    * C2 (:func:`claim_c2`): their variance grows with K;
+    * C3, C4 (:func:`claim_c3`, :func:`claim_c4`): mixing cuts that variance, with similar or
+      higher return (rows per mixing scheme, C3 then C4);
+    * C5 (:func:`claim_c5`): the K-step variance hinders performance;
+    * C5', C1' (:func:`claim_c5_prime`, :func:`claim_c1_prime`): the variance intervention;
+    * E1, E2 (:func:`claim_e1`, :func:`claim_e2`): extra estimators against the K-step and mixing
+      schemes (rows per (extra estimator, base), E1 then E2).
 
     Otherwise ``inconclusive``; the rules (:func:`claim_rules`) never both hold and contradict.
-    Schemes that are aliases of ``last`` at K_max (``aliases``:
-    :func:`mgrl.estimators.scheme_aliases`) get no C3/C4 row: they are the same estimator.
 
-    ``extra_estimators`` (``bmg`` schemes and schemes with their own outer critic) get no C3/C4
-    row; instead each is compared with ``last`` and ``uniform`` (those present) at K_max:
-
-    * E1 higher signal-to-noise: SNR[extra] / SNR[base] on the same states (scale-free, so a KL
-      gradient compares with a policy-gradient one), as C2 with null 1.
-    * E2 similar or higher return: final return extra - base, as C4.
-
-    ``averaged`` (scheme -> (kind, M > 1), :func:`mgrl.estimators.averaged_schemes`): runs whose
-    meta-update averages M meta-gradient samples of the window (the variance intervention). They
-    get no C3/C4 row; with A = the ``last``-kind averaged scheme of the largest M (``schemes``
-    order breaks ties):
-
-    * C5' cutting the K-step variance raises return (the causal form of C5): d = final return A -
-      last at K_max, per seed; holds if lower CI > delta (a gain beyond the margin), contradicted
-      if upper CI < delta (any gain smaller than the margin), else inconclusive.
-    * C1' with the variance of both cut M-fold, the K_max meta-gradient learns better (C1 by
-      learning): d = final return A at K_max - A at K = 1, per seed; holds if lower CI > 0,
-      contradicted if upper CI < 0.
+    ``roles`` (:func:`mgrl.runs.claim_roles`): the scheme of each role, ``k_step`` (the K-step
+    meta-gradient of C1-C5, C5', C1') and ``mixing`` (the second base of E1, E2); a claim whose
+    role is absent gets no row. Schemes that are aliases of the K-step scheme at K_max
+    (``aliases``: :func:`mgrl.runs.scheme_aliases`) get no C3/C4 row: they are the same
+    estimator. ``extra_estimators`` (``bmg`` schemes and schemes with their own outer critic) get
+    no C3/C4 row; E1, E2 compare them instead. ``averaged`` (scheme -> (kind, M > 1),
+    :func:`mgrl.runs.averaged_schemes`): runs whose meta-update averages M meta-gradient samples
+    of the window (the variance intervention); they get no C3/C4 row, and the one of the K-step
+    kind with the largest M (``averaged`` order breaks ties) is the A of C5' and C1'.
     """
-    averaged = dict(averaged or {})
-    aliases = aliases or {}
-    summary = expand_aliases(summary, aliases)
-    training = expand_aliases(training, aliases)
-    horizons = sorted(summary.horizon.unique())
-    k_min, k_max = horizons[0], horizons[-1]
-    rows = []
-
-    def add(claim, statement, measure, value, lo, hi, n, unit, verdict, criterion, power):
-        rows.append(dict(zip(CLAIM_COLUMNS, (claim, statement, measure, value, lo, hi, n, unit,
-                                             verdict, criterion, power))))
-
-    states = summary.groupby("seed")["interval"].nunique()
-    per_seed_states = int(states.max()) if len(states) else 0
-
-    def probe_unit(n):
-        return (f"seeds (n={n}; each the mean over its {per_seed_states} probed states, "
-                f"which share one run and are not independent)")
-
-    finals = final_returns(training)
-    baseline = finals[finals.scheme == BASELINE_SCHEME]["final_return"]
-    delta = float(return_margin * baseline.mean()) if len(baseline) else np.nan
-    delta_text = (f"delta = {return_margin:g} x a2c final return {baseline.mean():.3g} = {delta:.3g}"
-                  if len(baseline) else "delta undefined (no a2c baseline run)")
-    rules = claim_rules(delta)
-
-    def ratio_claim(claim, statement, num, den, column="variance_trace", label="Var"):
-        ratio = paired_seed_means(summary, column, num, den, how="ratio")
-        m, lo, hi, n = log_ratio_ci(ratio)
-        half = _log_half_width(lo, hi)
-        add(claim, statement, f"{label}[{num[1]}, K={num[0]}] / {label}[{den[1]}, K={den[0]}]", m,
-            lo, hi, n,
-            probe_unit(n), verdict(rules[claim], lo, hi), rules[claim].text,
-            f"half-width of log ratio {half:.3g} vs log 2 = {LOG2:.3g}: {_resolves(half, LOG2)} "
-            f"to resolve a 2x factor")
-
-    # C1
-    diff = paired_seed_means(summary, "step_cosine", (k_max, "last"), (k_min, "last"),
-                             how="difference")
-    m, lo, hi, n = cosine_difference_ci(diff)
-    half = half_width(lo, hi)
-    k_ref = int(summary["reference_horizon"].max())
-    add("C1", "K-step meta-gradients are less biased as K grows",
-        f"step cosine to the reference (last, K_ref={k_ref}), last K={k_max} - K={k_min} "
-        f"(paired per state)",
-        m, lo, hi, n, probe_unit(n), verdict(rules["C1"], lo, hi), rules["C1"].text,
-        f"half-width {half:.3g} vs effect {step_cosine_effect:.3g}: "
-        f"{_resolves(half, step_cosine_effect)} to resolve a rise of {step_cosine_effect:.3g}")
-
-    # C2
-    ratio_claim("C2", "the variance of K-step meta-gradients grows with K",
-                (k_max, "last"), (k_min, "last"))
-
-    def final_of(horizon, scheme):
-        g = finals[(finals.horizon == horizon) & (finals.scheme == scheme)]
-        return g.set_index("seed")["final_return"]
-
-    def seed_unit(n):
-        return f"seeds (n={n}; independent training runs)"
-
-    last_final = final_of(k_max, "last")
-
-    def difference_claim(claim, statement, measure, diff, criterion, target_text="to decide"):
-        """A paired per-seed return difference ``diff`` (index: seed), tested by its claim's rule."""
-        m, lo, hi, n = mean_ci(diff.dropna())
-        half = half_width(lo, hi)
-        add(claim, statement, measure, m, lo, hi, n, seed_unit(n), verdict(rules[claim], lo, hi),
-            criterion, f"half-width {half:.3g} vs delta {delta:.3g}: {_resolves(half, delta)} "
-                       f"{target_text}")
-
-    def return_claim(claim, statement, scheme, base):
-        difference_claim(claim, statement,
-                         f"final return {scheme} - {base} at K={k_max} (paired per seed)",
-                         final_of(k_max, scheme) - final_of(k_max, base),
-                         f"equivalence, {delta_text}: {rules[claim].text}")
-
-    for scheme in schemes:
-        if (scheme == "last" or aliases.get((k_max, scheme)) == "last"
-                or scheme in extra_estimators or scheme in averaged):
-            continue
-        # C3
-        ratio_claim("C3", f"mixing ({scheme}) cuts the variance of the K-step meta-gradient "
-                          f"(paper: about {PAPER_VARIANCE_REDUCTION:g}x)",
-                    (k_max, "last"), (k_max, scheme))
-        # C4
-        return_claim("C4", f"mixing ({scheme}) has similar or higher return than K-step", scheme,
-                     "last")
-
-    # C5
-    trained = set(zip(finals.horizon, finals.scheme))
-    if k_max != 1 and (1, "last") in trained:
-        difference_claim("C5", "the K-step meta-gradient's variance hinders performance",
-                         f"final return last at K={k_max} - at K=1 (paired per seed)",
-                         last_final - final_of(1, "last"), f"{delta_text}: {rules['C5'].text}")
-
-    # C5', C1': the variance intervention (meta-gradients averaged over M samples)
-    last_kind = [s for s, (kind, _) in averaged.items() if kind == "last"]
-    if last_kind and (k_max, "last") in trained:
-        top = max(last_kind, key=lambda s: averaged[s][1])  # first of the largest M, config order
-        m_top = averaged[top][1]
-        gain_text = rules["C5'"].text
-        difference_claim("C5'", "cutting the K-step meta-gradient's variance (averaging M samples) "
-                                "raises return",
-                         f"final return {top} (M={m_top}) - last (M=1) at K={k_max} (paired per seed)",
-                         final_of(k_max, top) - last_final, f"{delta_text}: {gain_text}")
-        if k_max != 1 and (1, top) in trained:
-            difference_claim("C1'", f"with both variances cut {m_top}-fold, the K-step "
-                                    f"meta-gradient learns better than the 1-step",
-                             f"final return {top} (M={m_top}) at K={k_max} - at K=1 (paired per seed)",
-                             final_of(k_max, top) - final_of(1, top), rules["C1'"].text,
-                             "to resolve a difference of delta")
-
-    # E1, E2: each extra estimator (bmg, outer critic) against last and uniform at K_max
-    bases = [b for b in MIXING_BASES if b in schemes and b not in extra_estimators]
-    for scheme in extra_estimators:
-        for base in bases:
-            ratio_claim("E1", f"{scheme} has a higher signal-to-noise ratio than {base}",
-                        (k_max, scheme), (k_max, base), column="snr", label="SNR")
-            return_claim("E2", f"{scheme} has similar or higher return than {base}", scheme, base)
+    ctx = ClaimContext.build(training, summary, schemes, roles, return_margin=return_margin,
+                             step_cosine_effect=step_cosine_effect, aliases=aliases,
+                             extra_estimators=extra_estimators, averaged=averaged)
+    rows = [*claim_c1(ctx), *claim_c2(ctx), *_interleave(claim_c3(ctx), claim_c4(ctx)),
+            *claim_c5(ctx), *claim_c5_prime(ctx), *claim_c1_prime(ctx),
+            *_interleave(claim_e1(ctx), claim_e2(ctx))]
     return pd.DataFrame(rows, columns=list(CLAIM_COLUMNS))
 
 
