@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_every_kind_module_has_the_interface_and_weightings_sum_to_one():
     assert set(KINDS) == {"last", "uniform", "lambda", "custom", "bmg"}
     for kind, module in KINDS.items():
-        assert module.KIND == kind and isinstance(module.TAKES, tuple)
+        assert module.KIND == kind and isinstance(module.SETTINGS, dict)
         assert hasattr(module, "weights") != hasattr(module, "estimator"), kind
     by_hand = {("last", 3): (0, 0, 1), ("uniform", 4): (0.25,) * 4,
                ("lambda", 3): (0.5, 0.25, 0.25), ("custom", 2): (0.3, 0.7)}

@@ -3,7 +3,7 @@
 The Snakemake rules list these files as inputs, so editing the code behind a stage reruns that
 stage's jobs and everything downstream (and nothing upstream); training stamps the hash of its
 modules on every checkpoint, so a rerun after a code change starts afresh instead of resuming
-from a checkpoint written by the old code. No heavy imports here: the Snakefile imports it.
+from a checkpoint written by other code. No heavy imports here: the Snakefile imports it.
 """
 
 from __future__ import annotations

@@ -121,11 +121,6 @@ def percentile_interval(resampled: np.ndarray, level: float = CONFIDENCE_LEVEL,
     return lo, hi
 
 
-def bootstrap_indices(n: int, num_resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """Row indices of ``num_resamples`` resamples with replacement of n units: [B, n]."""
-    return rng.integers(0, n, size=(num_resamples, n))
-
-
 # ------------------------------------------------------------------------ estimator statistics --
 
 

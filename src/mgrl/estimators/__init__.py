@@ -5,7 +5,8 @@ Each kind is a module of this package that defines what the kind computes, and n
 
 ==================  ==========================================================================
 ``KIND``            its name in configs (``kind: <KIND>``)
-``TAKES``           the :class:`SchemeConfig` fields only this kind takes
+``SETTINGS``        its own settings: name -> (type, default, description, constraints), the
+                    :class:`SchemeConfig` fields only this kind takes
 ``validate``        (scheme, horizons) -> [(field, message)]: its own settings' problems
 ``resolve``         scheme -> scheme with every default filled in (optional; default: as is)
 ``exists_at``       (scheme, K) -> whether it is defined at K (optional; default: every K)
@@ -16,7 +17,7 @@ Each kind is a module of this package that defines what the kind computes, and n
 
 Weighting kinds (``last``, ``uniform``, ``lambda``, ``custom``) share one meta-loss,
 ``sum_k w_k l_k`` (:func:`mgrl.estimators.weighting.meta_loss`): adding one is a module with
-``KIND``, ``TAKES`` and ``weights`` (docs/estimators.md). Any kind may take its outer advantages
+``KIND``, ``SETTINGS`` and ``weights`` (docs/estimators.md). Any kind may take its outer advantages
 A' from an outer critic (:mod:`mgrl.estimators.outer_critic`).
 
 The kinds are found by scanning this package (:data:`KINDS`). No heavy imports at module level:
@@ -73,39 +74,36 @@ def _kind_fields() -> dict[str, str]:
     """Field -> the kind that takes it (a field taken by two kinds would be ambiguous)."""
     takes = {}
     for kind, module in KINDS.items():
-        for field in module.TAKES:
+        for field in module.SETTINGS:
             if field in takes:
                 raise RuntimeError(f"{field} is taken by kinds {takes[field]} and {kind}")
             takes[field] = kind
     return takes
 
 
-@dataclasses.dataclass(frozen=True)
-class SchemeConfig:
-    """One estimator (config ``schemes.<name>``): its kind and the kind's own settings."""
+def _scheme_config() -> type:
+    """The settings class of a scheme: ``kind``, every kind's own ``SETTINGS`` (``<kind> kind
+    only``; None when not set), then the settings any kind takes."""
+    fields = [("kind", str, setting("last", "what the estimator computes (one module of "
+                                            "mgrl.estimators)", enum=list(KINDS)))]
+    for kind, module in KINDS.items():
+        for name, (hint, default, doc, constraints) in module.SETTINGS.items():
+            fields.append((name, hint, setting(default, f"{kind} kind only: {doc}", **constraints)))
+    fields += [
+        ("outer_critic", bool | None, setting(None, "overrides agent.outer_critic for this "
+                                                    "scheme's runs and probes")),
+        ("meta_samples", int | None, setting(None, "overrides meta.samples for this scheme's runs "
+                                                   "(a probe sample is one meta-gradient either "
+                                                   "way)", minimum=1)),
+    ]
+    cls = dataclasses.make_dataclass("SchemeConfig", fields, frozen=True)
+    cls.__module__ = __name__
+    cls.__doc__ = ("One estimator (config ``schemes.<name>``): its kind and the kind's own "
+                   "settings (each kind module's ``SETTINGS``).")
+    return cls
 
-    kind: str = setting("last", "what the estimator computes (one module of mgrl.estimators)",
-                        enum=list(KINDS))
-    rho: float | None = setting(None, "lambda kind only: rho of the TD(lambda)-style weights (1: last)",
-                                minimum=0, maximum=1)
-    weights: tuple[float, ...] | None = setting(
-        None, "custom kind only: w_1..w_K (non-negative, sum 1), used at K = len(weights)",
-        items={"minimum": 0})
-    bootstrap_steps: int | None = setting(
-        None, "bmg kind only: L, undifferentiated inner updates that make the target", minimum=1)
-    bootstrap_target: str | None = setting(
-        None, "bmg kind only: outer (default; Flennerhag et al., [2022]) = L - 1 inner-rule updates "
-        "then one outer-loss step with its own persistent optimiser state, a look-ahead; inner = L "
-        "inner-rule updates that are the agent's next L updates",
-        enum=list(KINDS["bmg"].TARGETS))
-    matching_states: str | None = setting(
-        None, "bmg kind with the outer target only: target (default, [2022]) = a fresh rollout of "
-        "the target (its environment steps are counted in extra_env_steps); window = R_K",
-        enum=list(KINDS["bmg"].MATCHING_STATES))
-    outer_critic: bool | None = setting(None, "overrides agent.outer_critic for this scheme's runs "
-                                        "and probes")
-    meta_samples: int | None = setting(None, "overrides meta.samples for this scheme's runs (a probe "
-                                       "sample is one meta-gradient either way)", minimum=1)
+
+SchemeConfig = _scheme_config()
 
 
 def kind_module(scheme: SchemeConfig) -> ModuleType:
@@ -163,7 +161,7 @@ def sample_identity(scheme: SchemeConfig, horizon: int) -> tuple:
     if is_weighting(scheme):
         return ("weighting", tuple(round(w, 12) for w in scheme_weights(scheme, horizon)))
     resolved = resolve(scheme)
-    return (scheme.kind, horizon, tuple(getattr(resolved, f) for f in KINDS[scheme.kind].TAKES))
+    return (scheme.kind, horizon, tuple(getattr(resolved, f) for f in KINDS[scheme.kind].SETTINGS))
 
 
 def estimator_of(scheme: SchemeConfig | None) -> Estimator:

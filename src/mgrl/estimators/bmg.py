@@ -30,11 +30,21 @@ import functools
 from mgrl.estimators import Estimator
 
 KIND = "bmg"
-TAKES = ("bootstrap_steps", "bootstrap_target", "matching_states")
 TARGETS = ("outer", "inner")
 MATCHING_STATES = ("target", "window")
 DEFAULT_TARGET = "outer"
 DEFAULT_MATCHING_STATES = "target"
+SETTINGS = {
+    "bootstrap_steps": (int | None, None, "L, undifferentiated inner updates that make the target",
+                        {"minimum": 1}),
+    "bootstrap_target": (str | None, None, "outer (default; Flennerhag et al., [2022]) = L - 1 "
+                         "inner-rule updates then one outer-loss step with its own persistent "
+                         "optimiser state, a look-ahead; inner = L inner-rule updates that are the "
+                         "agent's next L updates", {"enum": list(TARGETS)}),
+    "matching_states": (str | None, None, "the outer target's matched states: target (default, [2022]) = "
+                        "a fresh rollout of the target (its environment steps are counted in "
+                        "extra_env_steps); window = R_K", {"enum": list(MATCHING_STATES)}),
+}
 
 
 def validate(scheme, horizons) -> list[tuple[str, str]]:

@@ -3,7 +3,8 @@
 import math
 
 KIND = "custom"
-TAKES = ("weights",)
+SETTINGS = {"weights": (tuple[float, ...] | None, None, "w_1..w_K (non-negative, sum 1), used at K = "
+                        "len(weights)", {"items": {"minimum": 0}})}
 
 
 def validate(scheme, horizons) -> list[tuple[str, str]]:

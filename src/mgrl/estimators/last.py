@@ -6,7 +6,7 @@ The claims' K-step baseline: C2 compares its variance across K, C3 mixing agains
 """
 
 KIND = "last"
-TAKES: tuple[str, ...] = ()
+SETTINGS: dict = {}
 
 
 def weights(scheme, horizon: int) -> tuple[float, ...]:

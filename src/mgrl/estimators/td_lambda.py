@@ -4,7 +4,8 @@
 """
 
 KIND = "lambda"
-TAKES = ("rho",)
+SETTINGS = {"rho": (float | None, None, "rho of the TD(lambda)-style weights (1: last)",
+                    {"minimum": 0, "maximum": 1})}
 
 
 def validate(scheme, horizons) -> list[tuple[str, str]]:

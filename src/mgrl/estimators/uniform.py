@@ -4,7 +4,7 @@
 """
 
 KIND = "uniform"
-TAKES: tuple[str, ...] = ()
+SETTINGS: dict = {}
 
 
 def weights(scheme, horizon: int) -> tuple[float, ...]:
