@@ -205,14 +205,14 @@ def test_changed_config_starts_afresh_and_keeps_the_old_checkpoints(tiny, tmp_pa
 def test_changed_training_code_starts_afresh_and_keeps_the_old_checkpoints(tiny, tmp_path,
                                                                           monkeypatch):
     """A rerun after an edit of the training code (what the train rule's code inputs trigger)
-    must retrain, not resume from (or overwrite) the old code's checkpoints."""
+    must retrain, not resume from (or overwrite) the checkpoints of other code."""
     run_training(tiny, 1, "a2c", [0], tmp_path, progress=False, stop_after=2)
     old = checkpoint_dir(tmp_path, run_config(tiny, 1, "a2c", (0,)).hash())
     saved = sorted(p.name for p in old.iterdir())
     assert saved and old.name.endswith(code_hash(TRAINING_MODULES))
     monkeypatch.setattr(metrics_io, "code_hash", lambda modules: "edited0code0")
     frame = run_training(tiny, 1, "a2c", [0], tmp_path, progress=False, stop_after=1)
-    assert frame["interval"].tolist() == [1]  # not resumed from interval 2 of the old code
+    assert frame["interval"].tolist() == [1]  # not resumed from interval 2 of the other code
     assert sorted(p.name for p in old.iterdir()) == saved  # the old checkpoints are untouched
     new = checkpoint_dir(tmp_path, run_config(tiny, 1, "a2c", (0,)).hash(), "edited0code0")
     assert [p.name for p in new.iterdir()] == ["interval_000001"]
