@@ -1,9 +1,10 @@
-# Multi-step and mixing meta-gradients on Jumanji Snake: every result from config.yaml.
-#   snakemake --cores 2                               # everything
-#   snakemake --cores 2 results/figures/variance.png  # one figure, and only what it needs
-#   snakemake --report results/report.html            # HTML report: figures, claims and sensitivity tables
-#   snakemake --cores 2 --configfile other.yaml       # another experiment (replaces config.yaml)
-#   snakemake --cores 2 replicate                     # the claims again on disjoint seeds, side by side
+# Multi-step and mixing meta-gradients on Jumanji Snake: every result from config.yaml. All outputs
+# of an experiment lie under results/<name>/ (its config's `name`; config.yaml's is `default`).
+#   snakemake --cores 2                                       # everything
+#   snakemake --cores 2 results/default/figures/variance.png  # one figure, and only what it needs
+#   snakemake --report results/default/report.html            # HTML report: figures and tables
+#   snakemake --cores 2 --configfile config/paper.yaml        # another experiment: results/paper/
+#   snakemake --cores 2 replicate                             # the claims again on disjoint seeds
 from snakemake.utils import min_version
 
 min_version("9.0")

@@ -20,8 +20,8 @@ components of Var[mean g - mean r] with paired keys over that with independent k
 r - 2 Cov) / (Var g + Var r), for K_min and K_max: what sharing the reference's keys does to the
 noise of a difference to the reference.
 
-Usage: python benchmarks/c1_sample_size.py results/metrics/probe_samples.parquet \
-           [results/replicate/metrics/probe_samples.parquet ...] [--effect 0.2]
+Usage: python benchmarks/c1_sample_size.py results/default/metrics/probe_samples.parquet \
+           [results/default/replicate/metrics/probe_samples.parquet ...] [--effect 0.2]
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Per-rule job times of a pipeline run, from the Snakemake ``benchmark:`` files of its jobs.
 
-    python benchmarks/job_times.py [--experiment default] [--root results/benchmarks]
+    python benchmarks/job_times.py [--experiment default] [--root results]
 
-Reads every ``<root>/<experiment>/<rule>/*.tsv`` (``train/K<K>_<scheme>_<group>.tsv``,
+Reads every ``<root>/<experiment>/benchmarks/<rule>/*.tsv`` (``train/K<K>_<scheme>_<group>.tsv``,
 ``probe/seed<S>.tsv``): Snakemake's benchmark format, a header line
 ``s  h:m:s  max_rss  max_vms  max_uss  max_pss  io_in  io_out  mean_load  cpu_time`` and one row
 per repeat (a job's wall and CPU time are the means over its repeats, its RSS the largest;
@@ -65,10 +65,10 @@ def _fmt(value: float | None, digits: int = 1) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiment", default="default", help="experiment name (default: default)")
-    parser.add_argument("--root", default="results/benchmarks", type=Path,
-                        help="folder of the benchmark files (default: results/benchmarks)")
+    parser.add_argument("--root", default="results", type=Path,
+                        help="folder of the experiments' outputs (default: results)")
     args = parser.parse_args(argv)
-    directory = args.root / args.experiment
+    directory = args.root / args.experiment / "benchmarks"
     rules = jobs_by_rule(directory)
     if not rules:
         parser.error(f"no benchmark files under {directory}/<rule>/")

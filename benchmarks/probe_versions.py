@@ -13,7 +13,7 @@ Prints one JSON line per code version::
 sampling only, compilation included in the first state, loading and statistics not), ``wall_s``
 is the whole process. Usage::
 
-    python benchmarks/probe_versions.py --old 35b9293 --run results/runs/default/K1/a2c/seed0 \
+    python benchmarks/probe_versions.py --old 35b9293 --run results/default/runs/K1/a2c/seed0 \
         --seed 0 [--config config.yaml] [--jsonl benchmarks/probe_versions.jsonl]
 """
 

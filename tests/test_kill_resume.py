@@ -176,7 +176,7 @@ def test_sigkilled_snakemake_run_leaves_nothing_downstream_accepts_and_resumes(
     job again), `--unlock` clears the stale lock, and the rerun resumes and matches the reference."""
     workdir = copy_workflow(tmp_path / "workflow")
     (workdir / "kill.yaml").write_text(config_file.read_text())
-    target = f"results/runs/kill/K{HORIZON}/{SCHEME}/seed{SEED}/metrics.parquet"
+    target = f"results/kill/runs/K{HORIZON}/{SCHEME}/seed{SEED}/metrics.parquet"
     # --configfile takes several files: it must not be last, or it swallows the target.
     args = ["--configfile", "kill.yaml", "--cores", "1"]
     smk = [*SNAKEMAKE, *args]
@@ -203,7 +203,7 @@ def test_sigkilled_snakemake_run_leaves_nothing_downstream_accepts_and_resumes(
     assert unlock.returncode == 0, unlock.stdout[-3000:]
     rerun = run_snakemake([*args, target], cwd=workdir)
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
-    log = (workdir / f"results/logs/kill/train/K{HORIZON}_{SCHEME}_seed{SEED}.log").read_text()
+    log = (workdir / f"results/kill/logs/train/K{HORIZON}_{SCHEME}_seed{SEED}.log").read_text()
     assert "resuming K2-uniform from checkpoint at interval" in log, log
 
     reference = uninterrupted.result()

@@ -1,4 +1,5 @@
-"""The real Snakefile on a tiny config: lint, job counts, end to end, incremental reruns, bad configs.
+"""The real Snakefile on a tiny config: lint, job counts, end to end, incremental reruns, bad configs,
+and a second experiment beside the first in the same checkout.
 
 The workflow (Snakefile, workflow/, src/, envs/, config.yaml) is copied into a temporary folder so
 that outputs and file timestamps of the checkout are never touched.
@@ -7,6 +8,7 @@ that outputs and file timestamps of the checkout are never touched.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib
 import os
 import re
@@ -21,7 +23,7 @@ import pytest
 import yaml
 
 from forked_snakemake import run_snakemake
-from mgrl.code import ANALYSIS_MODULES, PROBE_MODULES, TRAINING_MODULES
+from mgrl.code import ANALYSIS_MODULES, PROBE_MODULES, TRAINING_MODULES, module_paths
 from mgrl.analysis import CLAIM_COLUMNS
 from mgrl.config import config_from_dict, load_config
 from mgrl.figures import figures_for
@@ -153,9 +155,10 @@ def assert_final_outputs(results: Path) -> None:
 
 
 def test_end_to_end_outputs_and_schemas(tiny_run):
-    results = tiny_run / "results"
+    results = tiny_run / "results" / TINY["name"]  # every output of the experiment
+    assert sorted(p.name for p in (tiny_run / "results").iterdir()) == [TINY["name"]]
     assert_final_outputs(results)
-    runs = sorted((results / "runs" / "tiny").glob("K*/*/seed*/metrics.parquet"))
+    runs = sorted((results / "runs").glob("K*/*/seed*/metrics.parquet"))
     # (a2c, K1, K2 last, K2 uniform), each one job of both seeds; no sensitivity sweep
     assert [p.parent.name for p in runs] == ["seed0-1"] * 4
     for path in runs:
@@ -178,7 +181,8 @@ def test_end_to_end_outputs_and_schemas(tiny_run):
     summary = pd.read_parquet(results / "metrics" / "probe_summary.parquet")
     assert list(summary.columns) == list(SUMMARY_COLUMNS)
     assert (summary["variance_trace"] > 0).all()
-    report = snakemake(tiny_run, "--report", "results/report.html", config=TINY)
+    report = snakemake(tiny_run, "--report", f"results/{TINY['name']}/report.html",
+                       config=TINY)
     assert report.returncode == 0
     html = (results / "report.html").read_text(errors="replace")
     assert len(html) > 10_000
@@ -195,6 +199,12 @@ def edited(path: Path):
     finally:
         path.write_bytes(original)
         os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def source(workdir: Path, module: str) -> Path:
+    """The copied source file of an mgrl module (``"agent"``, ``"estimators.uniform"``, ...)."""
+    (path,) = module_paths((module,), workdir / "src" / "mgrl")
+    return Path(path)
 
 
 def tiny_jobs(tmp_path: Path) -> dict[str, int]:
@@ -215,13 +225,14 @@ def test_editing_one_figure_module_reruns_only_that_figure(tiny_run):
 @pytest.mark.parametrize("module", TRAINING_MODULES)
 def test_editing_training_code_reruns_training_probes_and_everything_downstream(
         tiny_run, tmp_path, module):
-    with edited(tiny_run / "src" / "mgrl" / f"{module}.py"):
+    with edited(source(tiny_run, module)):
         counts = job_counts(snakemake(tiny_run, "-n", config=TINY))
     assert counts == tiny_jobs(tmp_path)
 
 
 def test_editing_probe_code_reruns_probes_and_downstream_not_training(tiny_run):
-    with edited(tiny_run / "src" / "mgrl" / "probe.py"):
+    probe_only = [m for m in PROBE_MODULES if m not in TRAINING_MODULES + ANALYSIS_MODULES]
+    with edited(source(tiny_run, probe_only[0])):
         counts = job_counts(snakemake(tiny_run, "-n", config=TINY))
     probe_figures = [f for f in figures_for(config_from_dict(TINY))
                      if "probe_summary" in importlib.import_module(f"mgrl.figures.{f}").INPUTS]
@@ -234,7 +245,7 @@ def test_editing_probe_code_reruns_probes_and_downstream_not_training(tiny_run):
 def test_editing_analysis_code_reruns_aggregates_claims_and_figures_only(tiny_run, tmp_path):
     everything = tiny_jobs(tmp_path)
     for module in ANALYSIS_MODULES:
-        with edited(tiny_run / "src" / "mgrl" / f"{module}.py"):
+        with edited(source(tiny_run, module)):
             counts = job_counts(snakemake(tiny_run, "-n", config=TINY))
         # a module the probes also run (the per-state statistics) reruns the probes as well
         upstream = ("train",) if module in PROBE_MODULES else ("train", "probe")
@@ -251,3 +262,38 @@ def test_adding_a_seed_schedules_only_that_seed_and_downstream(tiny_run):
     out = snakemake(tiny_run, "-n", "--quiet", "rules", config=config)
     scheduled = re.findall(r"seed(\d+)/", out.stdout + out.stderr)
     assert set(scheduled) <= {"2"}
+
+
+# A second experiment beside TINY in the same checkout: another name, K = 1 only (where TINY's
+# schemes are one run: 2 training jobs of both seeds) and one interval, with TINY's programs, so the
+# shared compilation cache serves it. Its training table and a figure suffice: they have the same
+# file names as TINY's.
+OTHER = dict(TINY, name="tiny_k1", horizons=[1], train={**TINY["train"], "num_intervals": 1},
+             probe={**TINY["probe"], "checkpoints": [1]})
+OTHER_TARGETS = [f"results/{OTHER['name']}/tables/learning.csv",
+                 f"results/{OTHER['name']}/figures/final_return.png"]
+
+
+def file_states(folder: Path) -> dict[str, tuple[str, int]]:
+    """Every file under ``folder``: its SHA-256 and modification time."""
+    return {str(path.relative_to(folder)): (hashlib.sha256(path.read_bytes()).hexdigest(),
+                                            path.stat().st_mtime_ns)
+            for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_a_second_experiment_writes_under_its_own_name_and_leaves_the_first_intact(tiny_run):
+    first = tiny_run / "results" / TINY["name"]
+    before = file_states(first)
+    assert {"tables/learning.csv", "figures/final_return.png"} <= set(before)
+    start = time.perf_counter()
+    counts = job_counts(snakemake(tiny_run, *OTHER_TARGETS, config=OTHER))
+    print(f"second experiment: {time.perf_counter() - start:.0f}s")
+    assert counts == {"train": 2, "aggregate_training": 1, "figure_final_return": 1}
+    second = tiny_run / "results" / OTHER["name"]
+    assert pd.read_csv(second / "tables" / "learning.csv")["horizon"].eq(1).all()
+    assert (second / "figures" / "final_return.png").stat().st_size > 1000
+    assert {p.name for p in (tiny_run / "results").iterdir()} == {TINY["name"], OTHER["name"]}
+    # the first experiment's runs, probes, logs, datasets, tables and figures: same bytes, untouched
+    assert file_states(first) == before
+    assert job_counts(snakemake(tiny_run, "-n", config=TINY)) == {}  # and both are up to date
+    assert job_counts(snakemake(tiny_run, "-n", *OTHER_TARGETS, config=OTHER)) == {}

@@ -9,7 +9,8 @@ installed), runs the tiny pipeline of tests/test_pipeline.py through the profile
   * cancels another (`scancel`): this run fails; the next run resumes that job and completes.
 Both interruptions land mid-run at a point the test controls, whatever the machine's speed: every
 training job of the first run holds after its checkpoint of interval HOLD_AT (the test-only hook
-$MGRL_TEST_HOLD of mgrl.train) until the test has interrupted two of them and releases the rest.
+$MGRL_TEST_HOLD of tests/hooks/sitecustomize.py) until the test has interrupted two of them and
+releases the rest.
 
 The scenario mostly waits on the scheduler and on the executor's status polling, so it runs as a
 background process (`python tests/test_slurm.py <folder>`) started as soon as pytest has collected
@@ -32,9 +33,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from conftest import held_job_env
 from mgrl.config import config_from_dict
 from mgrl.metrics import COLUMNS
-from mgrl.estimators import run_config
+from mgrl.runs import run_config
 from test_pipeline import ROOT, SNAKEMAKE, TINY, assert_final_outputs, copy_workflow
 
 pytestmark = pytest.mark.slurm
@@ -62,8 +64,8 @@ def training_jobs() -> dict[str, tuple[str, Path, str]]:
         if comment.startswith("rule_train_wildcards_"):
             horizon, rest = comment.removeprefix("rule_train_wildcards_").split("_", 1)
             scheme, group = rest.rsplit("_", 1)
-            jobs[job_id] = (state, Path(f"results/runs/tiny/K{horizon}/{scheme}/{group}"),
-                            f"K{horizon}-{scheme}-{group}.held")
+            run_dir = Path("results", CONFIG["name"], "runs", f"K{horizon}", scheme, group)
+            jobs[job_id] = (state, run_dir, f"K{horizon}-{scheme}-{group}.held")
     return jobs
 
 
@@ -155,7 +157,7 @@ def run_scenario(folder: Path) -> dict:
         cmd = ["timeout", "-k", "10", str(RUN_TIMEOUT), *SNAKEMAKE, "--profile", str(PROFILE),
                "--configfile", "tiny.yaml"]
         # sbatch --export=ALL: the jobs see the hold hook and the suite's compilation cache.
-        env = dict(os.environ, MGRL_TEST_HOLD=f"{HOLD_AT}:{hold}")
+        env = held_job_env(dict(os.environ), HOLD_AT, hold)
         for name in ("first", "second"):
             log_path = folder / f"{name}.log"
             with open(log_path, "w") as log:
@@ -190,7 +192,7 @@ def run_scenario(folder: Path) -> dict:
 
 def train_log(workdir: Path, run_dir: Path) -> str:
     k, scheme, group = run_dir.parts[-3:]
-    return (workdir / f"results/logs/tiny/train/{k}_{scheme}_{group}.log").read_text()
+    return (workdir / "results" / CONFIG["name"] / "logs" / "train" / f"{k}_{scheme}_{group}.log").read_text()
 
 
 def test_tiny_pipeline_on_slurm_resumes_after_requeue_and_scancel(request):
@@ -222,10 +224,10 @@ def test_tiny_pipeline_on_slurm_resumes_after_requeue_and_scancel(request):
     assert resumed and f"from checkpoint at interval {HOLD_AT} " in resumed[0], \
         train_log(workdir, cancelled)
 
-    results = workdir / "results"
+    results = workdir / "results" / CONFIG["name"]
     assert_final_outputs(results)
     cfg = config_from_dict(CONFIG)
-    runs = sorted((results / "runs" / "tiny").glob("K*/*/seed*/metrics.parquet"))
+    runs = sorted((results / "runs").glob("K*/*/seed*/metrics.parquet"))
     assert len(runs) == 4  # a2c, K1, K2 last, K2 uniform; each one job of both seeds
     for path in runs:
         frame = pd.read_parquet(path)

@@ -1,6 +1,6 @@
 """The real Snakefile without running the pipeline: lint, exact dry-run job lists of the shipped
-configs, of the sensitivity sweep and of the replicate target, and bad configs that fail before any
-job starts.
+configs, of the sensitivity sweep and of the replicate target, bad configs that fail before any
+job starts, the SLURM profile's GPU requests and job groups, and the GPU conda environment.
 
 Separate from tests/test_pipeline.py (whose module fixture runs the tiny pipeline) so that
 pytest-xdist runs these beside it. Each test copies the workflow into a temporary folder.
@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from mgrl.config import AnalysisConfig, load_config
+from mgrl.figures import figures_for
 from test_pipeline import (ROOT, TINY, copy_workflow, expected_jobs, job_counts, load_config_dict,
                            snakemake)
 
@@ -59,7 +60,7 @@ def test_sensitivity_runs_reuse_the_train_rule_once_per_new_gamma(tmp_path):
     assert counts["train"] == 1 + 1 + 2 + 2  # one job of both seeds x (a2c, K1, K2 x 2, gammas 0.5, 0.95)
     text = proc.stdout + proc.stderr
     for gamma in ("0.5", "0.95"):
-        assert f"results/runs/tiny/K1/a2c_gamma{gamma}/seed0-1/metrics.parquet" in text
+        assert f"results/tiny/runs/K1/a2c_gamma{gamma}/seed0-1/metrics.parquet" in text
     assert "a2c_gamma0.8" not in text
     command = next(line for line in text.splitlines() if "--scheme a2c_gamma0.95" in line)
     assert '"gamma_init": 0.95' in command and '"learn": []' in command  # fixed gamma, no meta
@@ -89,15 +90,15 @@ def test_dry_run_of_the_replicate_target_adds_the_replicate_seeds_jobs_only(tmp_
         "aggregate_training": 1, "aggregate_probes": 1, "claims": 1,
         "aggregate_training_replicate": 1, "aggregate_probes_replicate": 1, "claims_replicate": 1,
         "replication": 1, "replicate": 1}
-    runs = re.findall(r"results/runs/tiny/K\d+/\w+/(seed[\d-]+)/metrics\.parquet", text)
+    runs = re.findall(r"results/tiny/runs/K\d+/\w+/(seed[\d-]+)/metrics\.parquet", text)
     groups = {"seed" + "-".join(map(str, cfg.seeds)), "seed" + "-".join(map(str, replicate))}
     assert set(runs) == groups  # seeds_per_job 2: one group per seed set
-    probes = set(re.findall(r"results/logs/tiny/probe/seed(\d+)\.log", text))
+    probes = set(re.findall(r"results/tiny/logs/probe/seed(\d+)\.log", text))
     assert probes == {str(s) for s in [*cfg.seeds, *replicate]}
-    for output in ("results/replicate/metrics/training.parquet",
-                   "results/replicate/metrics/probe_summary.parquet",
-                   "results/replicate/tables/claims.csv", "results/tables/claims_replicated.md",
-                   "results/tables/claims_replicated.csv"):
+    for output in ("results/tiny/replicate/metrics/training.parquet",
+                   "results/tiny/replicate/metrics/probe_summary.parquet",
+                   "results/tiny/replicate/tables/claims.csv", "results/tiny/tables/claims_replicated.md",
+                   "results/tiny/tables/claims_replicated.csv"):
         assert output in text, output
 
 
@@ -154,7 +155,7 @@ def test_analysis_rules_get_the_schemes_in_config_order(tmp_path):
     import json
     import shlex
 
-    from mgrl.estimators import scheme_aliases
+    from mgrl.runs import scheme_aliases
 
     workdir = copy_workflow(tmp_path)
     config_file = ROOT / "config" / "paper.yaml"
@@ -166,3 +167,87 @@ def test_analysis_rules_get_the_schemes_in_config_order(tmp_path):
     shipped = yaml.safe_load(config_file.read_text())
     assert list(seen["schemes"]) == list(shipped["schemes"])
     assert scheme_aliases(load_config(config_file))[(2, "lambda_0.5")] == "uniform"
+
+
+def jobs_with_groups(text: str) -> list[tuple[str, str | None, str]]:
+    """(rule, group job or None, resources line) of every job a dry run prints."""
+    jobs, group = [], None
+    for line in text.splitlines():
+        if m := re.match(r"\[.*\] Group job (\S+) ", line):
+            group = m.group(1)
+        elif m := re.match(r"( *)(?:local)?rule (\w+):$", line):
+            jobs.append([m.group(2), group if m.group(1) else None, ""])
+            group = group if m.group(1) else None
+        elif jobs and line.strip().startswith("resources: "):
+            jobs[-1][2] = line.strip()
+    return [tuple(job) for job in jobs]
+
+
+def test_slurm_profile_gives_a_gpu_to_train_and_probe_only_and_groups_the_analysis(tmp_path):
+    """profiles/slurm on config/intervention.yaml (every figure, figure_meta_samples included) and
+    the replicate target: train and probe ask for one GPU, no other job does; every aggregate,
+    claims and figure job of the seeds runs in the group job `report`, those of the replicate seeds
+    and the replication table in `replication`."""
+    pytest.importorskip("snakemake_executor_plugin_slurm")
+    workdir = copy_workflow(tmp_path)
+    config_file = ROOT / "config" / "intervention.yaml"
+    proc = snakemake(workdir, "-n", "--profile", str(ROOT / "profiles" / "slurm"), "all", "replicate",
+                     "--configfile", str(config_file))  # --configfile last: it takes every word after it
+    jobs = jobs_with_groups(proc.stdout + proc.stderr)
+    rules = {rule for rule, _, _ in jobs}
+    figures = {f"figure_{f}" for f in figures_for(load_config(config_file))}
+    assert "figure_meta_samples" in figures and figures <= rules
+    for rule, group, resources in jobs:
+        gpu = re.search(r"\bgpu=(\d+)", resources)
+        if rule in ("train", "probe"):
+            assert gpu and gpu.group(1) == "1" and group is None, (rule, resources)
+        else:
+            assert not gpu or gpu.group(1) == "0", (rule, resources)
+        if rule in figures or rule in ("aggregate_training", "aggregate_probes",
+                                       "aggregate_sensitivity", "claims"):
+            assert group == "report", rule
+        elif rule.endswith("_replicate") or rule == "replication":
+            assert group == "replication", rule
+        else:
+            assert group is None, rule
+
+
+def test_train_and_probe_use_the_gpu_conda_env_exactly_when_they_ask_for_a_gpu(tmp_path):
+    """The rules' conda environments (what --software-deployment-method conda would build), printed
+    by a line added to the copied Snakefile: CPU jax everywhere by default; CUDA jax for train and
+    probe once --set-resources gives them a GPU (as profiles/slurm does), for them only."""
+    workdir = copy_workflow(tmp_path)
+    with open(workdir / "Snakefile", "a") as snakefile:
+        snakefile.write("\nfor _rule in workflow.rules:\n"
+                        "    print('conda env', _rule.name, _rule.conda_env)\n")
+
+    def envs(*args):
+        text = snakemake(workdir, "-n", *args, config=TINY).stdout
+        return dict(re.findall(r"^conda env (\w+) \S*/envs/(\S+)$", text, re.M))
+
+    cpu = envs()
+    assert cpu["train"] == cpu["probe"] == cpu["claims"] == "mgrl.yaml"
+    assert set(cpu.values()) == {"mgrl.yaml"}
+    gpu = envs("--set-resources", "train:gpu=1", "probe:gpu=1")
+    assert gpu == {**cpu, "train": "mgrl-gpu.yaml", "probe": "mgrl-gpu.yaml"}
+
+
+def test_gpu_conda_env_is_the_cpu_one_with_cuda_jax():
+    """envs/mgrl-gpu.yaml (train and probe when they ask for a GPU) differs from envs/mgrl.yaml only
+    in jax's CUDA extra, at the jax version of requirements.lock and of pyproject.toml's gpu extra."""
+    import tomllib
+
+    def env(name):
+        return yaml.safe_load((ROOT / "envs" / name).read_text())
+
+    cpu, gpu = env("mgrl.yaml"), env("mgrl-gpu.yaml")
+    jax = next(pin for pin in cpu["dependencies"][-1]["pip"] if pin.startswith("jax=="))
+    cuda = jax.replace("jax==", "jax[cuda12]==")
+    assert gpu["dependencies"][-1]["pip"] == [cuda if pin == jax else pin
+                                              for pin in cpu["dependencies"][-1]["pip"]]
+    assert {k: v for k, v in gpu.items() if k != "dependencies"} == \
+        {k: v for k, v in cpu.items() if k != "dependencies"}
+    assert gpu["dependencies"][:-1] == cpu["dependencies"][:-1]
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert extras["gpu"] == [cuda]
+    assert jax in (ROOT / "requirements.lock").read_text().splitlines()

@@ -3,7 +3,7 @@
 Every command that needs the experiment reads its config itself (``--config`` YAML or
 ``--config-json``, how the Snakemake rules pass exactly the config they run). Examples::
 
-    python -m mgrl train --config config.yaml --horizon 4 --scheme uniform --seed 0 --out results/runs/x
+    python -m mgrl train --config config.yaml --horizon 4 --scheme uniform --seed 0 --out results/x/runs/K4/uniform/seed0
     python -m mgrl validate --config config.yaml
     python -m mgrl columns          # the metric columns as a Markdown table
     python -m mgrl schema           # the JSON schema of a config (workflow/schemas/config.schema.yaml)

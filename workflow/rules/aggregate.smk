@@ -1,12 +1,14 @@
 # Per-job Parquet files -> one dataset per kind, summary tables (mean, 95% CI over seeds) and the
 # claims table (also as HTML in the Snakemake report). Each command reads the config itself.
-# One set of these rules per seed set (common.smk SEED_SETS): `seeds` writes under results/ (rules
-# aggregate_training, aggregate_probes, claims), the replicate seeds under results/replicate/ (the
-# same rules with the suffix _replicate; target `replicate`, workflow/rules/replication.smk).
+# One set of these rules per seed set (common.smk SEED_SETS): `seeds` writes under results/<name>/
+# (rules aggregate_training, aggregate_probes, claims), the replicate seeds under
+# results/<name>/replicate/ (the same rules with the suffix _replicate; target `replicate`,
+# workflow/rules/replication.smk).
 
 for _set, _seeds in SEED_SETS.items():
     _root = SEED_SET_RESULTS[_set]
     _suffix = "" if _set == "primary" else f"_{_set}"
+    _group = ANALYSIS_GROUPS[_set]
 
     rule:
         """Concatenate the training runs; final return per (K, scheme) with CIs over seeds."""
@@ -22,6 +24,8 @@ for _set, _seeds in SEED_SETS.items():
             f"{LOGS}/aggregate_training{_suffix}.log",
         params:
             config=CONFIG_JSON,
+        group:
+            _group
         conda:
             "../../envs/mgrl.yaml"
         shell:
@@ -45,6 +49,8 @@ for _set, _seeds in SEED_SETS.items():
             f"{LOGS}/aggregate_probes{_suffix}.log",
         params:
             config=CONFIG_JSON,
+        group:
+            _group
         conda:
             "../../envs/mgrl.yaml"
         shell:
@@ -74,6 +80,8 @@ for _set, _seeds in SEED_SETS.items():
             f"{LOGS}/claims{_suffix}.log",
         params:
             config=CONFIG_JSON,
+        group:
+            _group
         conda:
             "../../envs/mgrl.yaml"
         shell:

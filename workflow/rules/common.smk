@@ -11,8 +11,8 @@ sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 from mgrl.code import ANALYSIS_MODULES, PROBE_MODULES, TRAINING_MODULES, module_paths  # noqa: E402
 from mgrl.config import (ConfigError, analysis_config_from_dict, check_replication,  # noqa: E402
                          config_from_dict, replicate_seeds)
-from mgrl.estimators import (BASELINE_SCHEME, distinct_training_runs, run_config,  # noqa: E402
-                             sensitivity_schemes)
+from mgrl.runs import (BASELINE_SCHEME, distinct_training_runs, run_config,  # noqa: E402
+                       sensitivity_schemes)
 from mgrl.figures import FIGURES, figure_inputs, figures_for  # noqa: E402
 
 # mgrl's own check first: its messages name the offending dotted key; then the JSON schema
@@ -26,10 +26,13 @@ except ConfigError as err:
 validate(config, schema="../schemas/config.schema.yaml")
 
 NAME = CFG.name
-RUNS = f"results/runs/{NAME}"
-PROBES = f"results/probes/{NAME}"
-LOGS = f"results/logs/{NAME}"
-BENCHMARKS = f"results/benchmarks/{NAME}"
+# Every output of the experiment lies under results/<name>/ (the config's `name`), so experiments
+# with other names coexist in one checkout and a run of one never touches another's files.
+RESULTS = f"results/{NAME}"
+RUNS = f"{RESULTS}/runs"
+PROBES = f"{RESULTS}/probes"
+LOGS = f"{RESULTS}/logs"
+BENCHMARKS = f"{RESULTS}/benchmarks"
 # The whole config, as the analysis rules read it (schemes, aliases, extra estimators, margins);
 # keys in config order: the order of the schemes decides which of two aliases is trained.
 CONFIG_JSON = json.dumps(config)
@@ -50,12 +53,29 @@ shell.prefix(f'export PYTHONPATH="{workflow.basedir}/src${{{{PYTHONPATH:+:$PYTHO
 TRAINING_RUNS = distinct_training_runs(CFG)
 SENSITIVITY_SCHEMES = sensitivity_schemes(CFG, ANALYSIS_CFG.sensitivity.gammas)
 # Two disjoint seed sets of the same experiment, each with its own aggregates and claims under its
-# results folder: `seeds` (the default target) and the replicate seeds, seeds +
-# replication.seed_offset (target `replicate`). Their training and probe jobs are the same rules,
-# told apart by the seeds in their paths.
+# results folder: `seeds` (the default target; RESULTS) and the replicate seeds, seeds +
+# replication.seed_offset (target `replicate`; RESULTS/replicate). Their training and probe jobs are
+# the same rules, told apart by the seeds in their paths.
 REPLICATE_SEEDS = replicate_seeds(CFG.seeds, ANALYSIS_CFG.replication)
 SEED_SETS = {"primary": CFG.seeds, "replicate": REPLICATE_SEEDS}
-SEED_SET_RESULTS = {"primary": "results", "replicate": "results/replicate"}
+SEED_SET_RESULTS = {"primary": RESULTS, "replicate": f"{RESULTS}/replicate"}
+# On a cluster (profiles/slurm) the analysis rules of a seed set (aggregates, claims, figures, the
+# replication table: seconds each) run together as one job of this group; local runs ignore groups.
+# The replicate's have their own, so the figures do not wait for the replicate seeds' training.
+ANALYSIS_GROUPS = {"primary": "report", "replicate": "replication"}
+
+
+def asks_for_gpu(rule):
+    """Whether --set-resources (profiles/slurm's set-resources) gives ``rule`` a GPU."""
+    gpu = workflow.resource_settings.overwrite_resources.get(rule, {}).get("gpu")
+    return getattr(gpu, "value", gpu) not in (None, 0, "0")
+
+
+# The conda environment (--software-deployment-method conda) of the rules that run jax: CUDA jax
+# (envs/mgrl-gpu.yaml) for train and probe when they ask for a GPU, CPU jax (envs/mgrl.yaml)
+# otherwise. Cluster jobs re-read this file with the same --set-resources and pick the same one.
+JAX_ENVS = {rule: "../../envs/mgrl-gpu.yaml" if asks_for_gpu(rule) else "../../envs/mgrl.yaml"
+            for rule in ("train", "probe")}
 
 
 wildcard_constraints:
@@ -109,8 +129,7 @@ def sensitivity_outputs():
 
 
 def final_outputs():
-    figures = [f"results/figures/{name}.png" for name in figures_for(CFG)]
-    tables = ["results/tables/claims.md", "results/tables/claims.csv",
-              "results/tables/learning.csv", "results/tables/estimators.csv",
-              "results/tables/variance_reduction.csv"]
+    figures = [f"{RESULTS}/figures/{name}.png" for name in figures_for(CFG)]
+    tables = [f"{RESULTS}/tables/{name}" for name in ("claims.md", "claims.csv", "learning.csv",
+                                                      "estimators.csv", "variance_reduction.csv")]
     return figures + tables

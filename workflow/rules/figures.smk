@@ -3,9 +3,9 @@
 # source (mgrl.figures.figure_inputs) so that parsing the Snakefile does not import matplotlib.
 
 FIGURE_DATA = {
-    "training": "results/metrics/training.parquet",
-    "probe_summary": "results/metrics/probe_summary.parquet",
-    "sensitivity": "results/metrics/sensitivity.parquet",
+    "training": f"{RESULTS}/metrics/training.parquet",
+    "probe_summary": f"{RESULTS}/metrics/probe_summary.parquet",
+    "sensitivity": f"{RESULTS}/metrics/sensitivity.parquet",
 }
 FIGURE_INPUTS = {f: figure_inputs(f) for f in FIGURES}
 
@@ -22,11 +22,11 @@ for _figure in FIGURES:
             analysis=ANALYSIS_CODE,
         output:
             png=report(
-                f"results/figures/{_figure}.png",
+                f"{RESULTS}/figures/{_figure}.png",
                 caption=f"../report/{_figure}.rst",
                 category="Figures",
             ),
-            pdf=f"results/figures/{_figure}.pdf",
+            pdf=f"{RESULTS}/figures/{_figure}.pdf",
         log:
             f"{LOGS}/figure_{_figure}.log",
         params:
@@ -35,6 +35,8 @@ for _figure in FIGURES:
             data=lambda wc, input: " ".join(
                 f"--{key.replace('_', '-')} {input[key]}" for key in FIGURE_DATA if key in input.keys()
             ),
+        group:
+            ANALYSIS_GROUPS["primary"]
         conda:
             "../../envs/mgrl.yaml"
         shell:

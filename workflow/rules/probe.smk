@@ -23,7 +23,7 @@ rule probe:
         runtime=120,
         gpu=0,
     conda:
-        "../../envs/mgrl.yaml"
+        JAX_ENVS["probe"]
     shell:
         "python -m mgrl probe --config-json {params.probe_config:q} --run {params.run_dir} "
         "--seed {wildcards.seed} --out {params.out_dir} > {log} 2>&1"

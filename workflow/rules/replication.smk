@@ -1,22 +1,25 @@
 # Replication on a disjoint seed set: the same experiment trained and probed on the replicate seeds
 # (seeds + replication.seed_offset; the `train` and `probe` rules, other seed groups), aggregated
-# and tabulated under results/replicate/ (aggregate.smk), and its claims beside the primary ones.
+# and tabulated under results/<name>/replicate/ (aggregate.smk), and its claims beside the primary
+# ones in results/<name>/tables/claims_replicated.{md,csv}.
 # Not part of `all`: `snakemake --cores 2 replicate` asks for it.
 
 
 rule replication:
     """Each claim's verdict on both seed sets, and whether the replicate seeds give the same one."""
     input:
-        primary="results/tables/claims.csv",
+        primary=f"{SEED_SET_RESULTS['primary']}/tables/claims.csv",
         replicate=f"{SEED_SET_RESULTS['replicate']}/tables/claims.csv",
         code=ANALYSIS_CODE,
     output:
-        md="results/tables/claims_replicated.md",
-        csv="results/tables/claims_replicated.csv",
+        md=f"{RESULTS}/tables/claims_replicated.md",
+        csv=f"{RESULTS}/tables/claims_replicated.csv",
     log:
         f"{LOGS}/replication.log",
     params:
         config=CONFIG_JSON,
+    group:
+        ANALYSIS_GROUPS["replicate"]
     conda:
         "../../envs/mgrl.yaml"
     shell:

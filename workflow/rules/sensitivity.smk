@@ -6,13 +6,13 @@ rule aggregate_sensitivity:
     """Final return against gamma: the fixed-gamma a2c runs beside every meta-learned run."""
     input:
         runs=sensitivity_outputs(),
-        training="results/metrics/training.parquet",
+        training=f"{RESULTS}/metrics/training.parquet",
         code=ANALYSIS_CODE,
     output:
-        dataset="results/metrics/sensitivity.parquet",
-        table="results/tables/gamma_sensitivity.csv",
+        dataset=f"{RESULTS}/metrics/sensitivity.parquet",
+        table=f"{RESULTS}/tables/gamma_sensitivity.csv",
         html=report(
-            "results/tables/gamma_sensitivity.html",
+            f"{RESULTS}/tables/gamma_sensitivity.html",
             caption="../report/gamma_sensitivity_table.rst",
             category="Tables",
         ),
@@ -20,6 +20,8 @@ rule aggregate_sensitivity:
         f"{LOGS}/aggregate_sensitivity.log",
     params:
         config=CONFIG_JSON,
+    group:
+        ANALYSIS_GROUPS["primary"]
     conda:
         "../../envs/mgrl.yaml"
     shell:

@@ -21,7 +21,7 @@ rule train:
         runtime=240,
         gpu=0,
     conda:
-        "../../envs/mgrl.yaml"
+        JAX_ENVS["train"]
     shell:
         "python -m mgrl train --config-json {params.run_config:q} --horizon {wildcards.horizon} "
         "--scheme {wildcards.scheme} {params.seeds} --out {params.out_dir} --progress lines "

@@ -25,7 +25,9 @@ def over_keys(one: Callable[[chex.PRNGKey], chex.Array], keys: chex.PRNGKey,
     (b = 1 is a compiled loop): memory O(b K) instead of O(M K), and on CPU faster, since vmapping
     per-sample parameters turns convolutions into grouped ones (benchmarks/probe_vmap.py). The
     samples are the same up to float rounding."""
-    return over_keys(one, keys, samples_per_batch)
+    if samples_per_batch is None or samples_per_batch >= keys.shape[0]:
+        return jax.vmap(one)(keys)
+    return jax.lax.map(one, keys, batch_size=samples_per_batch)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3), static_argnames="samples_per_batch")
