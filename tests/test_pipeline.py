@@ -110,8 +110,10 @@ def expected_jobs(cfg_path: Path) -> dict[str, int]:
     groups = -(-len(cfg.seeds) // cfg.seeds_per_job)
     def estimator(s, k):
         outer = cfg.agent.outer_critic if s.outer_critic is None else s.outer_critic
-        return (tuple(np.round(scheme_weights(s, k), 12)), s.bootstrap_steps if s.kind == "bmg" else 0,
-                outer, s.meta_samples or cfg.meta.samples)
+        target = (s.bootstrap_target or "outer") if s.kind == "bmg" else None
+        bmg = (s.bootstrap_steps, target, s.matching_states or "target") if s.kind == "bmg" else ()
+        return (tuple(np.round(scheme_weights(s, k), 12)), bmg, outer,
+                s.meta_samples or cfg.meta.samples)
 
     distinct = sum(len({estimator(s, k) for s in cfg.schemes.values()
                         if s.kind != "custom" or len(s.weights) == k}) for k in cfg.horizons)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,7 +15,7 @@ from conftest import tiny_config
 from mgrl import checkpoint as ckpt
 from mgrl.metrics import COLUMNS, TIMING_COLUMNS
 from mgrl import metrics as metrics_io
-from mgrl.code import PACKAGE_DIR, TRAINING_MODULES, code_hash
+from mgrl.code import PACKAGE_DIR, TRAINING_MODULES, code_hash, module_paths
 from mgrl.__main__ import main as cli_main
 from mgrl.train import checkpoint_dir, make_train, run_training
 from mgrl.runs import run_config
@@ -227,8 +229,7 @@ def test_code_hash_follows_the_content_of_the_listed_modules(tmp_path):
     assert before == code_hash(TRAINING_MODULES) and len(before) == 12
     (package / "analysis.py").write_text("# not a training module\n")
     assert code_hash(TRAINING_MODULES, package) == before
-    for module in TRAINING_MODULES:
-        path = package / f"{module}.py"
+    for module, path in zip(TRAINING_MODULES, map(Path, module_paths(TRAINING_MODULES, package))):
         original = path.read_bytes()
         path.write_bytes(original + b"\n# an edit\n")
         assert code_hash(TRAINING_MODULES, package) != before, module

@@ -149,7 +149,7 @@ def test_invalid_config_fails_before_any_job_with_the_key(tmp_path, change, key)
 
 
 def test_analysis_rules_get_the_schemes_in_config_order(tmp_path):
-    """The order of the schemes decides which of two aliases is trained (estimators.scheme_aliases):
+    """The order of the schemes decides which of two aliases is trained (runs.scheme_aliases):
     the analysis commands must see the config's order, not a sorted one (paper.yaml: uniform is
     trained at K = 2 and lambda_0.5 is its alias)."""
     import json

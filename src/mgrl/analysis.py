@@ -20,6 +20,7 @@ import pandas as pd
 
 from mgrl.config import ClaimsConfig
 from mgrl.estimators import KINDS
+from mgrl.estimators import CLAIM_ROLES
 from mgrl.runs import BASELINE_SCHEME, is_baseline, sensitivity_gamma
 from mgrl.stats import (INCONCLUSIVE, VerdictRule, atanh_mean_ci, cosine_difference_ci,
                         directional_rule, gain_rule, harm_rule,
@@ -30,7 +31,7 @@ FINAL_FRACTION = 0.25  # final return = mean over the last quarter of logging in
 PAPER_VARIANCE_REDUCTION = 3.0  # [paper] "cuts the variance about 3x on Snake"
 
 Aliases = Mapping[tuple[int, str], str]  # (K, scheme) -> scheme trained in its place
-K_STEP, MIXING = "k_step", "mixing"  # the claims' roles (:func:`mgrl.runs.claim_roles`)
+K_STEP, MIXING = CLAIM_ROLES  # the claims' roles (:func:`mgrl.runs.claim_roles`)
 Roles = Mapping[str, str]  # role -> the scheme that fills it; a role no scheme fills is absent
 
 

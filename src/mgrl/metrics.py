@@ -60,7 +60,7 @@ COLUMNS: dict[str, str] = {
     "perf/interval_seconds": "wall time of the interval's compiled call",
     "perf/compile_seconds": "compile time of the job (same on every row)",
     "git_sha": "commit of the code that produced the row ('unknown' outside git)",
-    "config_hash": "sha256 prefix of the run's own settings (mgrl.estimators.run_config)",
+    "config_hash": "sha256 prefix of the run's own settings (mgrl.runs.run_config)",
     "code_hash": "sha256 prefix of the source of the modules that computed the row (mgrl.code; "
                  "training: env, networks, losses, estimators, agent, train; probes: those, probe and stats)",
     "jax_version": "jax version",

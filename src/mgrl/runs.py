@@ -132,7 +132,8 @@ def scheme_aliases(cfg: ExperimentConfig) -> dict[tuple[int, str], str]:
     (:func:`estimator_identity`). The trained one is ``last`` if it is among them, else the first
     in config order; custom schemes exist only at their own K."""
     aliases = {}
-    names = sorted(cfg.schemes, key=lambda n: n != claim_roles(cfg).get("k_step"))  # stable
+    k_step = claim_roles(cfg).get("k_step")
+    names = sorted(cfg.schemes, key=lambda n: n != k_step)  # stable: the K-step scheme first
     for horizon in cfg.horizons:
         seen: dict[tuple, str] = {}
         for name in names:
@@ -183,6 +184,12 @@ def claim_roles(cfg: ExperimentConfig) -> dict[str, str]:
         if role is not None:
             roles.setdefault(role, name)
     return roles
+
+
+def resolved(cfg: ExperimentConfig) -> ExperimentConfig:
+    """``cfg`` with every scheme's kind defaults filled in (:func:`mgrl.estimators.resolve`): what
+    a probe job's config (and its hash) records."""
+    return dataclasses.replace(cfg, schemes={n: resolve(s) for n, s in cfg.schemes.items()})
 
 
 def run_config(cfg: ExperimentConfig, horizon: int, name: str,

@@ -32,7 +32,7 @@ from mgrl.io import write_parquet_atomic
 from mgrl.agent import AgentState, MetaGradientAgent
 from mgrl.code import TRAINING_MODULES, code_hash
 from mgrl.config import ExperimentConfig, SchemeConfig, stable_hash
-from mgrl.estimators import estimator_of, resolve, scheme_weights
+from mgrl.estimators import estimator_of, program_identity, scheme_weights
 from mgrl.runs import run_config, scheme_of
 from mgrl.env import make_env
 from mgrl.networks import make_actor_critic
@@ -121,7 +121,7 @@ def program_settings(cfg: ExperimentConfig) -> str:
     return stable_hash(settings)
 
 
-_PROGRAMS: dict[tuple[str, int, int], TrainProgram] = {}
+_PROGRAMS: dict[tuple[str, int, tuple | None], TrainProgram] = {}  # (settings, K, program_identity)
 
 
 def make_train(cfg: ExperimentConfig, horizon: int, scheme: str, *, reuse: bool = True) -> Trainer:
@@ -135,8 +135,7 @@ def make_train(cfg: ExperimentConfig, horizon: int, scheme: str, *, reuse: bool 
     scheme_cfg = scheme_of(cfg, scheme)
     cfg = run_config(cfg, horizon, scheme)
     weights = jnp.asarray(scheme_weights(scheme_cfg, horizon), jnp.float32)
-    key = (program_settings(cfg), int(horizon),
-           None if estimator_of(scheme_cfg).is_weighting else resolve(scheme_cfg))
+    key = (program_settings(cfg), int(horizon), program_identity(scheme_cfg))
     program = _PROGRAMS.get(key) if reuse else None
     if program is None:
         program = _build_program(cfg, int(horizon), scheme_cfg)

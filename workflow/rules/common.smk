@@ -11,8 +11,8 @@ sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 from mgrl.code import ANALYSIS_MODULES, PROBE_MODULES, TRAINING_MODULES, module_paths  # noqa: E402
 from mgrl.config import (ConfigError, analysis_config_from_dict, check_replication,  # noqa: E402
                          config_from_dict, replicate_seeds)
-from mgrl.runs import (BASELINE_SCHEME, distinct_training_runs, run_config,  # noqa: E402
-                       sensitivity_schemes)
+from mgrl.runs import (BASELINE_SCHEME, distinct_training_runs, resolved,  # noqa: E402
+                       run_config, sensitivity_schemes)
 from mgrl.figures import FIGURES, figure_inputs, figures_for  # noqa: E402
 
 # mgrl's own check first: its messages name the offending dotted key; then the JSON schema
@@ -107,16 +107,18 @@ def probe_outputs(kind, seeds=CFG.seeds):
 
 
 def run_config_json(wildcards):
-    """Exactly the settings one training job depends on (mgrl.estimators.run_config)."""
+    """Exactly the settings one training job depends on (mgrl.runs.run_config)."""
     run = run_config(CFG, int(wildcards.horizon), wildcards.scheme, group_seeds(wildcards.group))
     return json.dumps(run.to_dict(), sort_keys=True)
 
 
 def probe_config_json(wildcards):
-    """The experiment config with this seed only: adding seeds leaves existing probes untouched."""
+    """The experiment config with this seed only (adding seeds leaves existing probes untouched),
+    every scheme's defaults filled in (mgrl.runs.resolved)."""
     import dataclasses
 
-    return json.dumps(dataclasses.replace(CFG, seeds=(int(wildcards.seed),)).to_dict(), sort_keys=True)
+    probe_cfg = dataclasses.replace(resolved(CFG), seeds=(int(wildcards.seed),))
+    return json.dumps(probe_cfg.to_dict(), sort_keys=True)
 
 
 def distinct_training_outputs(seeds=CFG.seeds):

@@ -36,6 +36,10 @@ from typing import Any, Callable, NamedTuple, Sequence
 from mgrl.settings import ConfigError, setting
 
 _SHARED_MODULES = ("weighting", "outer_critic")  # helpers of the kinds, not kinds
+CLAIM_ROLES = ("k_step", "mixing")
+"""What a kind may be to the claims (its module's optional ``CLAIM_ROLE``): ``k_step`` the K-step
+meta-gradient the claims measure (C1, C2, C5; C3, C4 compare mixing with it), ``mixing`` the
+mixing base the extra estimators are compared with (E1, E2); :func:`mgrl.runs.claim_roles`."""
 
 
 class Estimator(NamedTuple):
@@ -63,6 +67,12 @@ def _discover() -> dict[str, ModuleType]:
         if info.name in _SHARED_MODULES:
             continue
         module = importlib.import_module(f"{__name__}.{info.name}")
+        if module.KIND in kinds:
+            raise RuntimeError(f"kind {module.KIND!r} is defined by {kinds[module.KIND].__name__} "
+                               f"and {module.__name__}")
+        role = getattr(module, "CLAIM_ROLE", None)
+        if role is not None and role not in CLAIM_ROLES:
+            raise RuntimeError(f"{module.__name__}.CLAIM_ROLE {role!r} is not one of {CLAIM_ROLES}")
         kinds[module.KIND] = module
     return kinds
 
@@ -85,7 +95,8 @@ def _scheme_config() -> type:
     """The settings class of a scheme: ``kind``, every kind's own ``SETTINGS`` (``<kind> kind
     only``; None when not set), then the settings any kind takes."""
     fields = [("kind", str, setting("last", "what the estimator computes (one module of "
-                                            "mgrl.estimators)", enum=list(KINDS)))]
+                                            "mgrl.estimators)", enum=list(KINDS))),
+              ("_", dataclasses.KW_ONLY)]  # every other field by name: kinds may come and go
     for kind, module in KINDS.items():
         for name, (hint, default, doc, constraints) in module.SETTINGS.items():
             fields.append((name, hint, setting(default, f"{kind} kind only: {doc}", **constraints)))
@@ -160,8 +171,17 @@ def sample_identity(scheme: SchemeConfig, horizon: int) -> tuple:
     weighting by its weights (rounded to 12 digits), any other kind by its resolved settings."""
     if is_weighting(scheme):
         return ("weighting", tuple(round(w, 12) for w in scheme_weights(scheme, horizon)))
+    return (horizon,) + program_identity(scheme)
+
+
+def program_identity(scheme: SchemeConfig | None) -> tuple | None:
+    """What a compiled program depends on of a scheme: nothing for a weighting (its weights are
+    a traced argument, so every weighting at one K shares a program; None), else the kind and its
+    resolved settings."""
+    if scheme is None or is_weighting(scheme):
+        return None
     resolved = resolve(scheme)
-    return (scheme.kind, horizon, tuple(getattr(resolved, f) for f in KINDS[scheme.kind].SETTINGS))
+    return (scheme.kind, tuple(getattr(resolved, f) for f in KINDS[scheme.kind].SETTINGS))
 
 
 def estimator_of(scheme: SchemeConfig | None) -> Estimator:

@@ -21,7 +21,9 @@ def mixed_outer_loss(outer_losses: Any, weights: Any) -> Any:
     """sum_k w_k l_k: ``outer_losses`` [K, ...] (l_1..l_K, or per-sample rows d l_k / d eta with
     any trailing axes), ``weights`` [K] -> [...]. Works on jax arrays (traced, in the losses'
     dtype) and on numpy arrays alike."""
-    assert outer_losses.shape[0] == weights.shape[0], (outer_losses.shape, weights.shape)
+    if outer_losses.shape[:1] != weights.shape:
+        raise ValueError(f"outer losses {outer_losses.shape} need one weight per k, got weights "
+                         f"{weights.shape}")
     weights = weights.astype(outer_losses.dtype).reshape(
         weights.shape + (1,) * (outer_losses.ndim - 1))
     return (weights * outer_losses).sum(axis=0)

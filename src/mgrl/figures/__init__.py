@@ -15,7 +15,7 @@ FIGURES = ("variance", "bias", "variance_reduction", "learning_curves", "meta_pa
 
 def figures_for(cfg) -> list[str]:
     """The figures an experiment draws: every one of :data:`FIGURES`, but ``meta_samples`` only when
-    some scheme averages M > 1 meta-gradient samples (:func:`mgrl.estimators.averaged_schemes`)."""
+    some scheme averages M > 1 meta-gradient samples (:func:`mgrl.runs.averaged_schemes`)."""
     from mgrl.runs import averaged_schemes
 
     return [name for name in FIGURES if name != "meta_samples" or averaged_schemes(cfg)]

@@ -30,9 +30,10 @@ confidence intervals are percentile bootstraps that resample the paired keys tog
 
 Common random numbers: every (K, scheme) of a state uses the same keys, so schemes and horizons
 are compared on identical rollouts (a ``bmg`` window's first K updates are those of the K-step
-window); estimators that coincide (same weights, outer-advantage source and BMG L; all weighting
-schemes at K = 1, and schemes that differ only in ``meta_samples``:
-:func:`mgrl.estimators.sample_identity`) are computed once and shared. A
+window); estimators that coincide (same weights, or the same non-weighting kind with the same
+resolved settings, and the same outer-advantage source; all weighting schemes at K = 1, and
+schemes that differ only in ``meta_samples``: :func:`mgrl.runs.sample_identity`) are computed
+once and shared. A
 ``bmg`` sample is the gradient of its KL matching loss; its scale differs from a policy-gradient
 loss's, so compare estimators by the scale-free statistics (step cosine, SNR, direction variance).
 """

@@ -16,7 +16,7 @@ from mgrl import metrics as metrics_io
 from mgrl.agent import AgentState, MetaGradientAgent
 from mgrl.code import TRAINING_MODULES, code_hash
 from mgrl.config import ExperimentConfig
-from mgrl.estimators import is_weighting, resolve
+from mgrl.estimators import program_identity
 from mgrl.runs import BASELINE_SCHEME, run_config, scheme_of, uses_outer_critic
 from mgrl.train import make_agent, make_train
 
@@ -122,11 +122,10 @@ class SchemeAgents:
             outer_critic, scheme_cfg = self.cfg.agent.outer_critic, None
         else:
             outer_critic, scheme_cfg = uses_outer_critic(self.cfg, scheme), scheme_of(self.cfg, scheme)
-        weighting = scheme_cfg is None or is_weighting(scheme_cfg)
-        key = outer_critic, None if weighting else resolve(scheme_cfg)
+        key = outer_critic, program_identity(scheme_cfg)
         if key not in self._agents:
             cfg = dataclasses.replace(self.cfg, agent=dataclasses.replace(
                 self.cfg.agent, outer_critic=outer_critic))
-            self._agents[key] = make_agent(cfg, None if weighting else scheme_cfg,
+            self._agents[key] = make_agent(cfg, None if key[1] is None else scheme_cfg,
                                            outer_critic_network=self.network_outer_critic)
         return self._agents[key]
