@@ -57,3 +57,18 @@ class _WrapCheckpointSave(importlib.abc.MetaPathFinder):
 
 if os.environ.get(HOLD_ENV):
     sys.meta_path.insert(0, _WrapCheckpointSave())
+
+
+def _run_the_next_sitecustomize() -> None:
+    """Python imports one ``sitecustomize``: run the one this file hides (a later entry of
+    ``sys.path``, such as a distribution's or coverage's), if there is one."""
+    here = Path(__file__).resolve().parent
+    for entry in sys.path:
+        candidate = Path(entry or ".").resolve() / "sitecustomize.py"
+        if candidate.is_file() and candidate.parent != here:
+            spec = importlib.util.spec_from_file_location("_hidden_sitecustomize", candidate)
+            spec.loader.exec_module(importlib.util.module_from_spec(spec))
+            return
+
+
+_run_the_next_sitecustomize()
