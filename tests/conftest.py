@@ -150,7 +150,7 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=rank)  # stable: the order within a file is kept
 
 
-_SLURM_SCENARIO: list = []  # the background scenario process this session started, if any
+_SLURM_SCENARIO: list = []  # the background scenario process this pytest run started, if any
 
 
 def _start_slurm_scenario(config, nodeids) -> None:

@@ -113,7 +113,7 @@ def scenario_dir(config) -> Path:
 
 def start_scenario(config) -> subprocess.Popen | None:
     """Start the scenario as a background process (`python tests/test_slurm.py <folder>`) unless
-    this session has started it already. Returns the process, or None if it was running."""
+    this pytest run has started it already. Returns the process, or None if it was running."""
     folder = scenario_dir(config)
     try:
         folder.mkdir(parents=True)

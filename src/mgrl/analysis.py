@@ -19,8 +19,7 @@ import numpy as np
 import pandas as pd
 
 from mgrl.config import ClaimsConfig
-from mgrl.estimators import KINDS
-from mgrl.estimators import CLAIM_ROLES
+from mgrl.estimators import CLAIM_ROLES, claim_role
 from mgrl.runs import BASELINE_SCHEME, is_baseline, sensitivity_gamma
 from mgrl.stats import (INCONCLUSIVE, VerdictRule, atanh_mean_ci, cosine_difference_ci,
                         directional_rule, gain_rule, harm_rule,
@@ -213,11 +212,6 @@ LOG2 = float(np.log(2.0))
 Row = dict  # one claims-table row: CLAIM_COLUMNS -> value
 
 
-def kind_role(kind: str) -> str | None:
-    """The claim role a scheme of ``kind`` fills (its module's ``CLAIM_ROLE``), or None."""
-    return getattr(KINDS.get(kind), "CLAIM_ROLE", None)
-
-
 def _log_half_width(lo: float, hi: float) -> float:
     with np.errstate(divide="ignore", invalid="ignore"):
         return float((np.log(hi) - np.log(lo)) / 2.0)
@@ -323,7 +317,7 @@ class ClaimContext:
         """A, the averaged run of the K-step kind with the largest M (``averaged`` order breaks
         ties), when the K-step scheme was trained at K_max; else None."""
         k = self.k_step
-        candidates = [s for s, (kind, _) in self.averaged.items() if kind_role(kind) == K_STEP]
+        candidates = [s for s, (kind, _) in self.averaged.items() if claim_role(kind) == K_STEP]
         if k is None or not candidates or (self.k_max, k) not in self.trained:
             return None
         return max(candidates, key=lambda s: self.averaged[s][1])  # the first of the largest M

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Sequence
 if TYPE_CHECKING:
     from mgrl.config import ExperimentConfig
 
-from mgrl.estimators import KINDS, SchemeConfig, exists_at, is_weighting, resolve
+from mgrl.estimators import SchemeConfig, claim_role, exists_at, is_weighting, resolve
 from mgrl.estimators import sample_identity as kind_sample_identity
 from mgrl.settings import ConfigError
 
@@ -180,7 +180,7 @@ def claim_roles(cfg: ExperimentConfig) -> dict[str, str]:
     fills is absent (its claims get no row)."""
     roles: dict[str, str] = {}
     for name in mixing_schemes(cfg):
-        role = getattr(KINDS[cfg.schemes[name].kind], "CLAIM_ROLE", None)
+        role = claim_role(cfg.schemes[name].kind)
         if role is not None:
             roles.setdefault(role, name)
     return roles

@@ -61,6 +61,11 @@ class Estimator(NamedTuple):
     is_weighting: bool
 
 
+def no_state(agent, params) -> tuple:
+    """``Estimator.init_state`` of an estimator that keeps no state of its own."""
+    return ()
+
+
 def _discover() -> dict[str, ModuleType]:
     kinds = {}
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
@@ -115,6 +120,12 @@ def _scheme_config() -> type:
 
 
 SchemeConfig = _scheme_config()
+
+
+def claim_role(kind: str) -> str | None:
+    """The claim role (:data:`CLAIM_ROLES`) a scheme of ``kind`` fills: its module's
+    ``CLAIM_ROLE``, or None."""
+    return getattr(KINDS.get(kind), "CLAIM_ROLE", None)
 
 
 def kind_module(scheme: SchemeConfig) -> ModuleType:

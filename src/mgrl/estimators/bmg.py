@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 
-from mgrl.estimators import Estimator
+from mgrl.estimators import Estimator, no_state
 
 KIND = "bmg"
 TARGETS = ("outer", "inner")
@@ -75,15 +75,11 @@ def estimator(scheme) -> Estimator:
         kind=KIND,
         meta_loss=functools.partial(meta_loss, steps=steps, bootstrap_target=target,
                                     matching_states=states),
-        init_state=_init_outer_step_state if outer else _no_state,
+        init_state=_init_outer_step_state if outer else no_state,
         kept_updates=0 if outer else steps,
         lookahead_rollouts=(steps - 1 + (states == "target")) if outer else 0,
         is_weighting=False,
     )
-
-
-def _no_state(agent, params) -> tuple:
-    return ()
 
 
 def _init_outer_step_state(agent, params):

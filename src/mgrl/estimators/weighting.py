@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from mgrl.estimators import Estimator
+from mgrl.estimators import Estimator, no_state
 
 
 def mixed_outer_loss(outer_losses: Any, weights: Any) -> Any:
@@ -51,9 +51,5 @@ def weighted_samples(jacobians: np.ndarray, weights) -> np.ndarray:
     return mixed_outer_loss(np.moveaxis(jacobians[:, :len(weights)], 1, 0), weights)
 
 
-def _no_state(agent, params) -> tuple:
-    return ()
-
-
-ESTIMATOR = Estimator(kind="weighting", meta_loss=meta_loss, init_state=_no_state, kept_updates=0,
+ESTIMATOR = Estimator(kind="weighting", meta_loss=meta_loss, init_state=no_state, kept_updates=0,
                       lookahead_rollouts=0, is_weighting=True)
