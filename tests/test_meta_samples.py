@@ -23,11 +23,12 @@ def as_array(grad) -> np.ndarray:
     return np.array([float(grad[p]) for p in META_PARAMETERS])
 
 
-def float64_agents(scheme=None) -> dict:
+def float64_agents(scheme=None, sample_window: str = "whole") -> dict:
     """A float64 agent with M = 4, the same agent with M = 1 ("single"), the state they start
     from, and the one-sample meta-gradient ``gradient(state, window key)`` of the K = 2 window (one
     program for every state)."""
-    cfg = tiny_config(train={"dtype": "float64"}, meta={"samples": M})
+    cfg = tiny_config(train={"dtype": "float64"},
+                      meta={"samples": M, "sample_window": sample_window})
     agent = make_agent(cfg, scheme)
     single = make_agent(dataclasses.replace(cfg, meta=dataclasses.replace(cfg.meta, samples=1)),
                         scheme)
@@ -42,23 +43,39 @@ def mixing64():
         yield float64_agents()
 
 
-@pytest.fixture(scope="module", params=["mixing", "bmg"])
+def whole_window_start(agent, state, key):
+    """By hand, what an extra whole-window sample starts from: the key split into (R_0's key,
+    the window's key), R_0 a fresh rollout of theta_0 from the state's environments."""
+    start_key, window_key = jax.random.split(key)
+    env, rollout = agent.collect(state.params, state.env, start_key)
+    return state._replace(env=env, rollout=rollout), window_key
+
+
+@pytest.fixture(scope="module", params=["mixing", "bmg", "mixing shared_r0"])
 def averaged(request, mixing64):
-    """One meta-step of a float64 agent with M = 4 (a mixing window, or a BMG agent with L = 1),
-    its inputs, and the four samples one by one. The averaging calls ``meta_gradient`` whatever
-    its mode, and forward mode's ``meta_gradient`` equals reverse mode's (tests/test_forward_mode.py),
-    so reverse mode stands for both here."""
+    """One meta-step of a float64 agent with M = 4 (a mixing window, or a BMG agent with L = 1;
+    the extra samples draw the whole window, or with ``shared_r0`` reuse the stored R_0), its
+    inputs, and the four samples one by one: sample 0 the training window, samples 1..3 from
+    their own R_0 (:func:`whole_window_start`) or the stored one. The averaging calls
+    ``meta_gradient`` whatever its mode, and forward mode's ``meta_gradient`` equals reverse
+    mode's (tests/test_forward_mode.py), so reverse mode stands for both here."""
     with jax.enable_x64(True):
-        agents = (mixing64 if request.param == "mixing"
-                  else float64_agents(SchemeConfig("bmg", bootstrap_steps=1)))
+        agents = {"mixing": lambda: mixing64,
+                  "bmg": lambda: float64_agents(SchemeConfig("bmg", bootstrap_steps=1)),
+                  "mixing shared_r0": lambda: float64_agents(sample_window="shared_r0")}
+        agents = agents[request.param]()
         agent, single, state, gradient = (agents[k] for k in ("agent", "single", "state",
                                                               "gradient"))
         new_state, metrics = jax.jit(agent.meta_step)(state, WEIGHTS)
         _, window_key = jax.random.split(state.key)
         keys = agent.meta_sample_keys(window_key)
-        samples = [gradient(state, k) for k in keys]
+        whole = not request.param.endswith("shared_r0")
+        samples = [gradient(state, keys[0])] + [
+            gradient(*(whole_window_start(agent, state, k) if whole else (state, k)))
+            for k in keys[1:]]
+        shared = [gradient(state, k) for k in keys[1:]]  # what shared_r0 would average
         yield {"state": state, "new_state": new_state, "metrics": metrics, "keys": keys,
-               "samples": samples, "single": single}
+               "samples": samples, "single": single, "whole": whole, "shared": shared}
 
 
 def test_applied_meta_gradient_is_the_mean_of_the_samples_one_by_one(averaged):
@@ -69,6 +86,9 @@ def test_applied_meta_gradient_is_the_mean_of_the_samples_one_by_one(averaged):
         applied = np.array([float(averaged["metrics"][f"meta/grad_{p}"]) for p in META_PARAMETERS])
         np.testing.assert_allclose(applied, one_by_one.mean(axis=0), rtol=1e-10, atol=0)
         assert not np.allclose(one_by_one[0], one_by_one[1], rtol=1e-3)  # the samples differ
+        shared = np.stack([as_array(g) for g, _ in averaged["shared"]])
+        # Whole windows are not the stored-R_0 windows of the same keys (a fresh R_0 moves theta_1).
+        assert np.allclose(one_by_one[1:], shared, rtol=1e-10, atol=0) != averaged["whole"]
 
 
 def test_the_training_trajectory_is_sample_zeros_window(averaged):
@@ -97,8 +117,9 @@ def test_one_sample_is_the_plain_meta_step_bit_for_bit(mixing64):
 
 
 def test_averaging_divides_the_variance_by_m(mixing64):
-    """On one state, 400 windows each: Var[mean of 4] / Var[one sample] per component is 1/4 within
-    its sampling error. The tiny problem's meta-gradients are heavy-tailed (excess kurtosis ~10),
+    """From one state's parameters and environments, 400 whole windows each (R_0 drawn too, as in
+    training, where each window's R_0 is fresh): Var[mean of 4] / Var[one sample] per component is
+    1/4 within its sampling error. The tiny problem's meta-gradients are heavy-tailed (excess kurtosis ~10),
     so a 400-draw variance has a log standard error of ~sqrt((10 + 2) / 400) = 0.17 and the ratio
     of two ~0.25: the band [0.25 / 1.8, 0.25 x 1.8] is ~2.4 standard errors wide each way. A
     broken average (one key repeated: ratio 1; no averaging) falls outside it."""
@@ -106,12 +127,14 @@ def test_averaging_divides_the_variance_by_m(mixing64):
         agent, one = mixing64["agent"], mixing64["gradient"]
         state = jax.jit(agent.init)(jax.random.PRNGKey(6))
         keys = jax.random.split(jax.random.PRNGKey(7), 400)
-        mean_of_m = jax.jit(jax.vmap(lambda k: agent.averaged_meta_gradient(state, k, WEIGHTS)[0]))
+        mean_of_m = jax.jit(jax.vmap(lambda k: agent.averaged_meta_gradient(
+            *whole_window_start(agent, state, k), WEIGHTS)[0]))
         averaged = mean_of_m(keys)
         averaged_samples = np.stack([np.asarray(averaged[p]) for p in META_PARAMETERS], axis=1)
-        # One sample per window: 400 calls of the shared program (a vmapped copy would be a
-        # second float64 compilation costing more than the calls).
-        single_samples = np.stack([as_array(one(state, k)[0])
+        # One sample per window: 400 calls of the shared program after a fresh R_0 (a vmapped
+        # copy would be a second float64 compilation costing more than the calls).
+        start = jax.jit(lambda k: whole_window_start(agent, state, k))
+        single_samples = np.stack([as_array(one(*start(k))[0])
                                    for k in jax.random.split(jax.random.PRNGKey(8), 400)])
         ratio = averaged_samples.var(axis=0, ddof=1) / single_samples.var(axis=0, ddof=1)
         assert np.all((0.25 / 1.8 < ratio) & (ratio < 0.25 * 1.8)), ratio
@@ -137,3 +160,57 @@ def test_meta_samples_below_one_is_an_error_naming_the_key():
         tiny_config(meta={"samples": 0})
     with pytest.raises(ConfigError, match="schemes.last.meta_samples"):
         tiny_config(schemes={"last": {"kind": "last", "meta_samples": 0}})
+
+
+def test_sgd_meta_optimizer_steps_by_the_rate_times_the_clipped_gradient():
+    """meta.optimizer sgd: eta moves by -lr x g, g clipped to global norm clip_norm; Adam's first
+    step is -lr x sign(g) whatever g's scale (why its expected step grows with the SNR)."""
+    from mgrl.agent import make_meta_optimizer
+    from mgrl.config import MetaConfig
+
+    eta = {"gamma": jnp.asarray(0.0), "lambda": jnp.asarray(0.0)}
+    for grad, clipped in (({"gamma": 0.003, "lambda": -0.004}, (0.003, -0.004)),
+                          ({"gamma": 0.3, "lambda": -0.4}, (0.06, -0.08))):  # norm 0.5 -> 0.1
+        grad = {p: jnp.asarray(v) for p, v in grad.items()}
+        sgd = make_meta_optimizer(MetaConfig(optimizer="sgd", learning_rate=20.0, clip_norm=0.1))
+        updates, _ = sgd.update(grad, sgd.init(eta), eta)
+        np.testing.assert_allclose([updates["gamma"], updates["lambda"]],
+                                   [-20.0 * c for c in clipped], rtol=1e-6)
+        adam = make_meta_optimizer(MetaConfig(optimizer="adam", learning_rate=0.03, clip_norm=0.1))
+        updates, _ = adam.update(grad, adam.init(eta), eta)
+        np.testing.assert_allclose([updates["gamma"], updates["lambda"]], [-0.03, 0.03], rtol=1e-4)
+
+
+def test_a_scheme_with_its_own_meta_optimizer_or_rate_is_its_own_run():
+    """schemes.<name>.meta_learning_rate / meta_optimizer override meta's for that scheme's runs;
+    such a scheme is an intervention arm (no C3/C4 row), never an alias of the scheme it copies."""
+    from mgrl.runs import intervention_schemes
+
+    cfg = tiny_config(horizons=[1, 2], schemes={
+        "last": {"kind": "last"}, "uniform": {"kind": "uniform"},
+        "last_lr": {"kind": "last", "meta_learning_rate": 0.09},
+        "sgd": {"kind": "last", "meta_optimizer": "sgd", "meta_learning_rate": 20.0}})
+    assert intervention_schemes(cfg) == ["last_lr", "sgd"]
+    assert mixing_schemes(cfg) == ["last", "uniform", "lambda_0.5"]  # tiny_config's third
+    assert run_config(cfg, 2, "last_lr").meta.learning_rate == 0.09
+    sgd = run_config(cfg, 2, "sgd").meta
+    assert (sgd.optimizer, sgd.learning_rate) == ("sgd", 20.0)
+    assert run_config(cfg, 2, "last").meta == cfg.meta
+    assert run_config(run_config(cfg, 2, "sgd"), 2, "sgd") == run_config(cfg, 2, "sgd")
+    assert not any(alias in ("last_lr", "sgd") for _, alias in scheme_aliases(cfg))
+    with pytest.raises(ConfigError, match="schemes.sgd.meta_optimizer"):
+        tiny_config(schemes={"sgd": {"kind": "last", "meta_optimizer": "rmsprop"}})
+    with pytest.raises(ConfigError, match="meta.sample_window"):
+        tiny_config(meta={"sample_window": "partial"})
+
+
+def test_a_scheme_runs_only_at_its_own_horizons():
+    from mgrl.runs import distinct_training_runs
+
+    cfg = tiny_config(horizons=[1, 2], schemes={"last": {"kind": "last"},
+                                                "sgd": {"kind": "last", "meta_optimizer": "sgd",
+                                                        "horizons": [2]}})
+    assert (2, "sgd") in distinct_training_runs(cfg)
+    assert (1, "sgd") not in distinct_training_runs(cfg)
+    with pytest.raises(ConfigError, match=r"schemes.sgd.horizons.*\[3\]"):
+        tiny_config(horizons=[1, 2], schemes={"sgd": {"kind": "last", "horizons": [3]}})

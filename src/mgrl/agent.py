@@ -87,6 +87,18 @@ def make_inner_optimizer(cfg: AgentConfig) -> optax.GradientTransformation:
     raise ValueError(f"unknown inner optimizer {cfg.optimizer!r}")  # rejected by config validation
 
 
+def make_meta_optimizer(cfg: MetaConfig) -> optax.GradientTransformation:
+    """Global-norm clip, then the meta-optimiser: Adam (its step ~ lr m/sqrt(v) does not scale with
+    the gradient) or SGD (step = lr x clipped gradient)."""
+    if cfg.optimizer == "adam":
+        step = optax.adam(cfg.learning_rate)
+    elif cfg.optimizer == "sgd":
+        step = optax.sgd(cfg.learning_rate)
+    else:
+        raise ValueError(f"unknown meta optimizer {cfg.optimizer!r}")  # rejected by config validation
+    return optax.chain(optax.clip_by_global_norm(cfg.clip_norm), step)
+
+
 class MetaGradientAgent:
     """Pure functions of the meta-gradient A2C agent (no config reading, no state of its own)."""
 
@@ -118,14 +130,13 @@ class MetaGradientAgent:
         self.agent_cfg = agent_cfg
         self.coefs = LossCoefficients(agent_cfg.pg_coef, agent_cfg.value_coef, agent_cfg.entropy_coef)
         self.inner_opt = make_inner_optimizer(agent_cfg)
-        self.meta_opt = optax.chain(
-            optax.clip_by_global_norm(meta_cfg.clip_norm), optax.adam(meta_cfg.learning_rate)
-        )
+        self.meta_opt = make_meta_optimizer(meta_cfg)
         self.learn_mask = {p: float(p in meta_cfg.learn) for p in META_PARAMETERS}
         self.meta_learning = len(meta_cfg.learn) > 0
         self.remat = meta_cfg.remat
         self.forward_mode = meta_cfg.gradient == "forward"
         self.meta_samples = int(meta_cfg.samples)
+        self.whole_window_samples = meta_cfg.sample_window == "whole"
 
     # ---------------------------------------------------------------------------------- state --
 
@@ -376,6 +387,17 @@ class MetaGradientAgent:
         meta-gradient: the estimator's look-ahead rollouts (an ``outer`` BMG target's)."""
         return self.estimator.lookahead_rollouts * self.rollout_length * self.num_envs
 
+    def extra_env_steps(self, meta_updates: int, horizon: int) -> int:
+        """Environment steps of ``meta_updates`` meta-updates at K = ``horizon`` that feed only the
+        meta-gradient: every sample's look-ahead rollouts, and the M - 1 extra samples' windows
+        (their inner updates' rollouts, and their own R_0 with ``meta.sample_window: whole``)."""
+        if not self.meta_learning:
+            return 0
+        rollouts = self.updates_per_window(horizon) + int(self.whole_window_samples)
+        return meta_updates * (self.meta_samples * self.lookahead_env_steps()
+                               + (self.meta_samples - 1) * rollouts * self.rollout_length
+                               * self.num_envs)
+
     def updates_per_window(self, horizon: int) -> int:
         """Inner updates of one meta-step the agent keeps: K, plus the estimator's kept updates
         (an ``inner``-target BMG agent's L)."""
@@ -430,18 +452,38 @@ class MetaGradientAgent:
         extra = jax.random.split(jax.random.fold_in(window_key, 1), self.meta_samples - 1)
         return jnp.concatenate([window_key[None], extra])
 
+    def fresh_start(self, state: AgentState, key: chex.PRNGKey) -> AgentState:
+        """``state`` with a new R_0: a rollout of theta_0 from the current environments with
+        ``key`` (the environments move on by it). A window from the result is a draw of the whole
+        window, R_0 included; training's windows are such draws, as each R_0 was collected afresh
+        by the window before."""
+        env_carry, rollout = self.collect(state.params, state.env, key)
+        return state._replace(env=env_carry, rollout=rollout)
+
+    def sample_meta_gradient(self, state: AgentState, sample_key: chex.PRNGKey,
+                             weights: chex.Array):
+        """One extra meta-gradient sample of the window from ``state`` (``meta.sample_window``):
+        ``whole`` splits ``sample_key`` into the keys of its own R_0 (:meth:`fresh_start`) and of
+        its window; ``shared_r0`` runs the window with ``sample_key`` on the stored R_0."""
+        if self.whole_window_samples:
+            start_key, sample_key = jax.random.split(sample_key)
+            state = self.fresh_start(state, start_key)
+        return self.meta_gradient(state, sample_key, weights)[0]
+
     def averaged_meta_gradient(self, state: AgentState, window_key: chex.PRNGKey,
                                weights: chex.Array):
-        """(1/M) sum_m grad_eta meta-loss(window of key m), keys :meth:`meta_sample_keys`: the
-        expectation of one sample's meta-gradient with 1/M of its variance (independent windows
-        from the same state). Returns (mean grad, (loss, outputs)) with sample 0's loss and
-        outputs: its inner updates are the training trajectory, so the data and the number of
-        meta-updates do not depend on M. The other M - 1 samples run sequentially (``lax.map``)."""
+        """(1/M) sum_m g_m, g_0 the meta-gradient of the training window (``window_key``) and
+        g_1..g_{M-1} :meth:`sample_meta_gradient` with keys 1..M-1 of :meth:`meta_sample_keys`:
+        the expectation of one sample's meta-gradient with 1/M of its variance (independent
+        windows from the same state). Returns (mean grad, (loss, outputs)) with sample 0's loss
+        and outputs: its inner updates are the training trajectory, so the data and the number
+        of meta-updates do not depend on M. The other M - 1 samples run sequentially
+        (``lax.map``)."""
         grad, (loss, outputs) = self.meta_gradient(state, window_key, weights)
         if self.meta_samples == 1:
             return grad, (loss, outputs)
         keys = self.meta_sample_keys(window_key)[1:]
-        extra = jax.lax.map(lambda k: self.meta_gradient(state, k, weights)[0], keys)
+        extra = jax.lax.map(lambda k: self.sample_meta_gradient(state, k, weights), keys)
         mean = {p: (grad[p] + jnp.sum(extra[p], axis=0)) / self.meta_samples for p in grad}
         return mean, (loss, outputs)
 
@@ -455,10 +497,12 @@ class MetaGradientAgent:
             updates, meta_opt_state = self.meta_opt.update(masked, state.meta_opt_state, state.eta)
             eta = optax.apply_updates(state.eta, updates)
             grad_norm = optax.tree.norm(masked)
+            step_gamma = jnp.abs(updates["gamma"])
         else:
             loss, outputs = self.meta_loss(state.eta, state, window_key, weights, final_outer=False)
             grad = {p: jnp.full((), jnp.nan, loss.dtype) for p in META_PARAMETERS}
             eta, meta_opt_state, grad_norm = state.eta, state.meta_opt_state, jnp.nan
+            step_gamma = jnp.full((), jnp.nan, loss.dtype)
         params, opt_state, env_carry, rollout, aux = outputs
         updates_per_window = self.updates_per_window(weights.shape[0])
         new_state = AgentState(
@@ -477,6 +521,7 @@ class MetaGradientAgent:
             "meta/grad_gamma": grad["gamma"],
             "meta/grad_lambda": grad["lambda"],
             "meta/grad_norm": jnp.asarray(grad_norm, loss.dtype),
+            "meta/step_gamma": jnp.asarray(step_gamma, loss.dtype),
             "loss/meta": loss,
             "loss/outer_last": aux["outer"][-1],
             "meta/outer_advantage_mean": jnp.mean(aux["outer_advantages"]),

@@ -32,10 +32,11 @@ import yaml
 
 from mgrl.estimators import SchemeConfig, validate_scheme
 from mgrl.runs import validate_scheme_name
-from mgrl.settings import ConfigError, setting
+from mgrl.settings import META_OPTIMIZERS, ConfigError, setting
 
 META_PARAMETERS = ("gamma", "lambda")
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
+SAMPLE_WINDOWS = ("whole", "shared_r0")
 ENV_NAMES = ("snake", "discounting_chain")
 """``snake``: Jumanji's Snake; ``discounting_chain``: bsuite's Discounting Chain from gymnax
 (:mod:`mgrl.env`)."""
@@ -114,9 +115,13 @@ class MetaConfig:
 
     learn: tuple[str, ...] = setting(("gamma",), "meta-parameters that receive meta-gradient updates",
                                      items={"enum": list(META_PARAMETERS)})
-    learning_rate: float = setting(3e-3, "Adam learning rate of eta", exclusiveMinimum=0)
-    clip_norm: float = setting(0.1, "global-norm clip of the meta-gradient before Adam",
-                               exclusiveMinimum=0)
+    learning_rate: float = setting(3e-3, "learning rate of the meta-optimiser", exclusiveMinimum=0)
+    optimizer: str = setting("adam", "meta-optimiser after the clip: adam (divides out the "
+                             "gradient's scale: its expected step grows with the SNR) or sgd (step "
+                             "= learning_rate x clipped gradient: its expected step does not change "
+                             "with M)", enum=list(META_OPTIMIZERS))
+    clip_norm: float = setting(0.1, "global-norm clip of the meta-gradient before the "
+                               "meta-optimiser", exclusiveMinimum=0)
     remat: bool = setting(False, "jax.checkpoint each inner step: reverse-mode memory ~O(1) in K, "
                           "~1.3x compute")
     gradient: str = setting("reverse", "how the meta-gradient is computed: reverse (backpropagation "
@@ -126,6 +131,11 @@ class MetaConfig:
     samples: int = setting(1, "M, meta-gradient samples averaged per meta-update: sample 0's window "
                            "is the training trajectory, M - 1 more windows from the same state "
                            "(keys of their own) feed the meta-gradient only", minimum=1)
+    sample_window: str = setting("whole", "what each of the M - 1 extra samples draws: whole = its "
+                                 "own R_0 too (collected by theta_0 from the current environments), "
+                                 "so the M samples are independent draws of the window and the "
+                                 "variance falls 1/M; shared_r0 = it reuses the stored R_0 (the "
+                                 "variance given R_0 falls 1/M)", enum=list(SAMPLE_WINDOWS))
 
 
 @dataclasses.dataclass(frozen=True)

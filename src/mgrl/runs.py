@@ -108,10 +108,43 @@ def meta_samples_of(cfg: ExperimentConfig, name: str) -> int:
     return int(cfg.meta.samples if own is None else own)
 
 
+def meta_of(cfg: ExperimentConfig, name: str):
+    """The meta-learner settings of run ``name``: ``meta`` with the scheme's overrides of the
+    sample count (:func:`meta_samples_of`), learning rate and optimiser; a baseline learns no
+    meta-parameter (``learn = ()``, M = 1)."""
+    meta = dataclasses.replace(cfg.meta, samples=meta_samples_of(cfg, name))
+    if is_baseline(name):
+        return dataclasses.replace(meta, learn=())
+    scheme = scheme_of(cfg, name)
+    if scheme.meta_learning_rate is not None:
+        meta = dataclasses.replace(meta, learning_rate=float(scheme.meta_learning_rate))
+    if scheme.meta_optimizer is not None:
+        meta = dataclasses.replace(meta, optimizer=scheme.meta_optimizer)
+    return meta
+
+
+def meta_update_identity(cfg: ExperimentConfig, name: str) -> tuple:
+    """What a run's meta-update does with its samples: (M, optimiser, learning rate)."""
+    meta = meta_of(cfg, name)
+    return (int(meta.samples), meta.optimizer, float(meta.learning_rate))
+
+
 def averaged_schemes(cfg: ExperimentConfig) -> list[str]:
-    """Schemes whose runs average M > 1 meta-gradient samples (:func:`meta_samples_of`), in config
-    order: the variance intervention (claims C5', C1'), not estimators of their own."""
-    return [name for name in cfg.schemes if meta_samples_of(cfg, name) > 1]
+    """Schemes whose runs average M > 1 meta-gradient samples (:func:`meta_samples_of`) with the
+    experiment's meta-optimiser and rate, in config order: the variance intervention (claims C5',
+    C1'), not estimators of their own."""
+    own = (cfg.meta.optimizer, float(cfg.meta.learning_rate))
+    return [name for name in cfg.schemes if meta_samples_of(cfg, name) > 1
+            and meta_update_identity(cfg, name)[1:] == own]
+
+
+def intervention_schemes(cfg: ExperimentConfig) -> list[str]:
+    """Schemes whose meta-update differs from the experiment's (:func:`meta_update_identity`: more
+    samples, another optimiser or learning rate), in config order: the averaged schemes and the
+    intervention's controls, not estimators of their own."""
+    default = (int(cfg.meta.samples), cfg.meta.optimizer, float(cfg.meta.learning_rate))
+    return [name for name in cfg.schemes if meta_update_identity(cfg, name) != default
+            or meta_samples_of(cfg, name) > 1]
 
 
 def sample_identity(cfg: ExperimentConfig, name: str, horizon: int) -> tuple:
@@ -122,9 +155,9 @@ def sample_identity(cfg: ExperimentConfig, name: str, horizon: int) -> tuple:
 
 
 def estimator_identity(cfg: ExperimentConfig, name: str, horizon: int) -> tuple:
-    """What a run's meta-update uses: :func:`sample_identity` and M (:func:`meta_samples_of`).
+    """What a run's meta-update uses: :func:`sample_identity` and :func:`meta_update_identity`.
     Equal identities are one estimator, trained once."""
-    return sample_identity(cfg, name, horizon) + (meta_samples_of(cfg, name),)
+    return sample_identity(cfg, name, horizon) + meta_update_identity(cfg, name)
 
 
 def scheme_aliases(cfg: ExperimentConfig) -> dict[tuple[int, str], str]:
@@ -166,9 +199,10 @@ def extra_estimators(cfg: ExperimentConfig) -> list[str]:
 
 
 def mixing_schemes(cfg: ExperimentConfig) -> list[str]:
-    """The weightings of one policy-gradient meta-loss: every scheme that is neither extra nor
-    averaged (:func:`averaged_schemes`: the same weighting as another, with more samples)."""
-    other = set(extra_estimators(cfg)) | set(averaged_schemes(cfg))
+    """The weightings of one policy-gradient meta-loss: every scheme that is neither extra nor an
+    intervention arm (:func:`intervention_schemes`: the same weighting as another, meta-updated
+    otherwise)."""
+    other = set(extra_estimators(cfg)) | set(intervention_schemes(cfg))
     return [name for name in cfg.schemes if name not in other]
 
 
@@ -200,7 +234,7 @@ def run_config(cfg: ExperimentConfig, horizon: int, name: str,
     Other horizons and schemes, and probe sizes, are dropped (``probe.checkpoints`` stays: it says
     which states a run keeps), so adding a seed or a scheme leaves existing runs unchanged;
     ``seeds`` None keeps ``cfg.seeds``. ``agent.outer_critic`` is the run's (:func:`uses_outer_critic`),
-    ``meta.samples`` (:func:`meta_samples_of`) and the scheme has its kind's defaults filled in
+    ``meta`` the run's (:func:`meta_of`) and the scheme has its kind's defaults filled in
     (:func:`mgrl.estimators.resolve`), so a changed default changes the config hash;
     a baseline learns no meta-parameter, and ``a2c_gamma<g>`` has ``agent.gamma_init = g``.
     Idempotent: the run config of a run config is itself. Raises ConfigError for an unknown run
@@ -212,15 +246,11 @@ def run_config(cfg: ExperimentConfig, horizon: int, name: str,
         raise ConfigError("horizon", f"the '{name}' baseline has K = 1, got {horizon}")
     scheme = scheme_of(cfg, name)
     agent = dataclasses.replace(cfg.agent, outer_critic=uses_outer_critic(cfg, name))
-    meta = cfg.meta
     gamma = sensitivity_gamma(name)
     if gamma is not None:
         agent = dataclasses.replace(agent, gamma_init=gamma)
-    if is_baseline(name):
-        meta = dataclasses.replace(meta, learn=())
-    meta = dataclasses.replace(meta, samples=meta_samples_of(cfg, name))
     return dataclasses.replace(
-        cfg, agent=agent, meta=meta,
+        cfg, agent=agent, meta=meta_of(cfg, name),
         seeds=tuple(int(s) for s in (cfg.seeds if seeds is None else seeds)),
         horizons=(int(horizon),),
         schemes={"last" if is_baseline(name) else name: resolve(scheme)},

@@ -10,6 +10,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+META_OPTIMIZERS = ("adam", "sgd")
+"""The meta-optimisers (``meta.optimizer``, ``schemes.<name>.meta_optimizer``)."""
+
 
 class ConfigError(ValueError):
     """An invalid configuration; the message starts with the dotted key at fault."""

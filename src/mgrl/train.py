@@ -265,10 +265,7 @@ def run_training(
             agent = trainer.program.agent
             row.update(seed=seed, interval=interval, inner_updates=int(row["meta_updates"])
                        * agent.updates_per_window(horizon))
-            row["extra_env_steps"] = (
-                int(row["meta_updates"]) * agent.meta_samples * agent.lookahead_env_steps()
-                + row["inner_updates"] * (agent.meta_samples - 1) * agent.rollout_length
-                * agent.num_envs if agent.meta_learning else 0)
+            row["extra_env_steps"] = agent.extra_env_steps(int(row["meta_updates"]), horizon)
             row["perf/interval_seconds"] = seconds
             row["perf/env_steps_per_s"] = trainer.env_steps_per_interval * len(seeds) / seconds
             row["perf/compile_seconds"] = compile_s

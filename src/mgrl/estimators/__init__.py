@@ -33,7 +33,7 @@ import pkgutil
 from types import ModuleType
 from typing import Any, Callable, NamedTuple, Sequence
 
-from mgrl.settings import ConfigError, setting
+from mgrl.settings import META_OPTIMIZERS, ConfigError, setting
 
 _SHARED_MODULES = ("weighting", "outer_critic")  # helpers of the kinds, not kinds
 CLAIM_ROLES = ("k_step", "mixing")
@@ -111,6 +111,14 @@ def _scheme_config() -> type:
         ("meta_samples", int | None, setting(None, "overrides meta.samples for this scheme's runs "
                                                    "(a probe sample is one meta-gradient either "
                                                    "way)", minimum=1)),
+        ("horizons", tuple[int, ...] | None, setting(None, "the K values (among the experiment's "
+                                                         "horizons) this scheme runs at; null: all "
+                                                         "its kind defines", minItems=1,
+                                                         uniqueItems=True, items={"minimum": 1})),
+        ("meta_learning_rate", float | None, setting(None, "overrides meta.learning_rate for this "
+                                                           "scheme's runs", exclusiveMinimum=0)),
+        ("meta_optimizer", str | None, setting(None, "overrides meta.optimizer for this scheme's "
+                                                     "runs", enum=list(META_OPTIMIZERS))),
     ]
     cls = dataclasses.make_dataclass("SchemeConfig", fields, frozen=True)
     cls.__module__ = __name__
@@ -143,7 +151,10 @@ def validate_scheme(name: str, scheme: SchemeConfig, horizons: Sequence[int]) ->
     """(dotted key, message) of every kind-specific problem of scheme ``name`` (empty: valid).
     Value ranges are checked from the field constraints by mgrl.config."""
     key = f"schemes.{name}"
-    problems = [(f"{key}.{field}", f"only the {kind} kind takes {field} (kind is {scheme.kind})")
+    outside = sorted(set(scheme.horizons or ()) - set(horizons))
+    problems = [(f"{key}.horizons", f"{outside} are not among the experiment's horizons "
+                                    f"{list(horizons)}")] if outside else []
+    problems += [(f"{key}.{field}", f"only the {kind} kind takes {field} (kind is {scheme.kind})")
                 for field, kind in _kind_fields().items()
                 if scheme.kind != kind and getattr(scheme, field) is not None]
     if scheme.kind in KINDS:
@@ -161,7 +172,10 @@ def resolve(scheme: SchemeConfig) -> SchemeConfig:
 
 
 def exists_at(scheme: SchemeConfig, horizon: int) -> bool:
-    """Whether ``scheme`` is defined at K = ``horizon`` (a custom scheme only at its own K)."""
+    """Whether ``scheme`` runs at K = ``horizon``: one of its ``horizons`` (if set) where its kind
+    defines it (a custom scheme only at its own K)."""
+    if scheme.horizons is not None and horizon not in scheme.horizons:
+        return False
     defined = getattr(kind_module(scheme), "exists_at", None)
     return True if defined is None else bool(defined(scheme, horizon))
 

@@ -1,5 +1,6 @@
 """Figure (h): the variance intervention: final return and final gamma vs M, the meta-gradient
-samples averaged per meta-update, one line per (K, weighting kind); fixed-gamma a2c runs as bands.
+samples averaged per meta-update, one line per (K, weighting kind, meta-optimiser and rate: the
+controls' lines are labelled by theirs); fixed-gamma a2c runs as bands.
 
 Averaging M independent windows from the same state keeps the meta-gradient's expectation and
 divides its variance by M, at the same K, data and number of meta-updates (``meta.samples``,
@@ -11,11 +12,19 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from mgrl.analysis import learning_table, sensitivity_table
-from mgrl.runs import meta_samples_of, scheme_of
+from mgrl.runs import meta_of, meta_samples_of, scheme_of
 from mgrl.figures.common import save
 
 INPUTS = ("training", "sensitivity")
 NEEDS_CONFIG = True
+
+
+def _meta_update_label(cfg, scheme: str) -> str:
+    """'' for the experiment's meta-optimiser and rate, else ', <optimiser> lr <rate>'."""
+    meta = meta_of(cfg, scheme)
+    if (meta.optimizer, meta.learning_rate) == (cfg.meta.optimizer, cfg.meta.learning_rate):
+        return ""
+    return f", {meta.optimizer} lr {meta.learning_rate:g}"
 
 
 def plot(data, schemes, out_png, cfg):
@@ -23,6 +32,7 @@ def plot(data, schemes, out_png, cfg):
     table = table[table.scheme.isin(list(schemes))].copy()
     table["kind"] = [scheme_of(cfg, s).kind for s in table.scheme]
     table["m"] = [meta_samples_of(cfg, s) for s in table.scheme]
+    table["update"] = [_meta_update_label(cfg, s) for s in table.scheme]
     fixed = sensitivity_table(data["training"], data["sensitivity"])
     fixed = fixed[fixed.kind == "fixed"]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
@@ -33,9 +43,9 @@ def plot(data, schemes, out_png, cfg):
         ax1.annotate(f"fixed gamma {row.gamma:g}", (1.0, row.final_return), fontsize=7,
                      xytext=(2, 2), textcoords="offset points", color="#333333")
         ax2.axhline(row.gamma, color=colour, linewidth=0.8, linestyle=":")
-    for (horizon, kind), g in table.groupby(["horizon", "kind"]):
+    for (horizon, kind, update), g in table.groupby(["horizon", "kind", "update"]):
         g = g.sort_values("m")
-        label = f"{kind}, K={horizon}"
+        label = f"{kind}, K={horizon}{update}"
         for ax, col in ((ax1, "final_return"), (ax2, "final_gamma")):
             y = g[col].to_numpy(float)
             err = np.abs(np.vstack([y - g[f"{col}_lo"], g[f"{col}_hi"] - y]))
