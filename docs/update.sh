@@ -3,13 +3,23 @@
 #   bash docs/update.sh                           the default experiment (config.yaml) -> docs/
 #   bash docs/update.sh config/estimators.yaml    the estimators experiment -> docs/estimators/
 #   bash docs/update.sh --no-replicate [config]   without the replication on disjoint seeds
+#   bash docs/update.sh --from-runs [config]      every table and figure again from the training
+#       and probe runs already under results/<name>/, which are not rerun even if their code
+#       changed: only after a change that leaves their numbers unchanged
+#       (benchmarks/training_fingerprint.py compares two versions bit for bit)
 # (from the repository root, in the installed virtualenv)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 targets=(all replicate)
-if [[ "${1:-}" == "--no-replicate" ]]; then
-  targets=(all); shift
-fi
+from_runs=0
+while [[ "${1:-}" == --* ]]; do
+  case "$1" in
+    --no-replicate) targets=(all) ;;
+    --from-runs) from_runs=1 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
 config="${1:-}"
 if [[ -z "$config" ]]; then
   dest=docs; args=()
@@ -25,6 +35,9 @@ PY
 )
 results="results/$name"
 start=$(date +%s)
+if (( from_runs )); then  # mark the existing runs and probes up to date (an error if one is missing)
+  snakemake --cores 1 --touch "${targets[@]}" --until train probe "${args[@]}"
+fi
 snakemake --cores 2 "${targets[@]}" "${args[@]}"  # targets first: --configfile takes every word after it
 echo "snakemake --cores 2 ${targets[*]} ${args[*]}: $(( $(date +%s) - start )) s wall"
 mkdir -p "$dest/figures"
@@ -41,6 +54,9 @@ for png in sorted(Path(os.environ["RESULTS"], "figures").glob("*.png")):
 PY
 cp "$results"/tables/{claims.md,claims.csv,learning.csv,estimators.csv,variance_reduction.csv,gamma_sensitivity.csv} "$dest/"
 if [[ " ${targets[*]} " == *" replicate "* ]]; then
-  cp "$results"/tables/{claims_replicated.md,claims_replicated.csv} "$dest/"
+  cp "$results"/tables/{claims_replicated.md,claims_replicated.csv,seeds_needed.md,seeds_needed.csv} "$dest/"
+fi
+if [[ -e "$results/tables/intervention.md" ]]; then
+  cp "$results"/tables/{intervention.md,intervention.csv} "$dest/"
 fi
 echo "$dest/ refreshed; paste docs/claims.md into README.md and the E-rows of docs/estimators/claims.md into docs/estimators.md (tests/test_readme.py checks both)"

@@ -111,7 +111,7 @@ def test_schema_and_loader_reject_the_same_out_of_range_values(key, value):
 def test_every_constraint_kind_is_exercised():
     keys = dict(constrained_keys())
     assert len(keys) >= 30 and {"env.num_rows", "agent.optimizer", "seeds", "meta.learn",
-                                "claims.return_margin", "sensitivity.gammas"} <= set(keys)
+                                "claims.margin_fraction", "claims.tested", "sensitivity.gammas"} <= set(keys)
 
 
 def test_every_shipped_setting_says_where_it_comes_from():

@@ -8,7 +8,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from mgrl import analysis, stats
-from mgrl.config import load_config, config_from_dict
+from mgrl.config import ConfigError, load_config, config_from_dict
 from mgrl.runs import (averaged_schemes, claim_roles, extra_estimators, meta_samples_of,
                        mixing_schemes, run_config, scheme_aliases, scheme_of,
                        sensitivity_gamma)
@@ -218,7 +218,7 @@ def grid_intervals(delta=DELTA):
     return pairs, [(np.nan, 0.0), (0.0, np.nan), (np.nan, np.nan), (-np.inf, 0.0), (0.0, np.inf)]
 
 
-@pytest.mark.parametrize("claim", ["C1", "C2", "C3", "C4", "C5", "E1", "E2", "C5'", "C1'"])
+@pytest.mark.parametrize("claim", ["C1", "C2", "C3", "C4", "C5", "C5d", "E1", "E2", "C5'", "C1'"])
 def test_every_claim_rule_gives_exactly_one_outcome_per_interval(claim):
     rule = analysis.claim_rules(DELTA)[claim]
     pairs, undefined = grid_intervals()
@@ -246,8 +246,8 @@ def test_an_overlapping_rule_is_refused_not_decided_by_the_order_of_checks():
 def test_claims_table_decides_each_row_by_its_claims_rule():
     training, summary = synthetic()
     claims = analysis.claims_table(training, summary, ["last", "uniform"], ROLES,
-                                   return_margin=0.05)
-    rules = analysis.claim_rules(0.05 * BASELINE_RETURN)
+                                   sensitivity=SENSITIVITY, margin_fraction=0.25)
+    rules = analysis.claim_rules(0.25 * 2.0)
     for row in claims.itertuples():
         rule = rules[row.claim]
         assert row.criterion.endswith(rule.text), row.claim
@@ -259,7 +259,10 @@ def test_claims_table_decides_each_row_by_its_claims_rule():
 
 SEEDS = (0, 1, 2, 3)
 ROLES = {"k_step": "last", "mixing": "uniform"}  # mgrl.runs.claim_roles of schemes last and uniform
-BASELINE_RETURN = 10.0  # a2c final return: delta = 0.05 x 10 = 0.5
+BASELINE_RETURN = 10.0  # a2c final return
+# The fixed-gamma runs (sensitivity_table's fixed rows): gamma effect 12 - 10 = 2, delta = 0.25 x 2.
+SENSITIVITY = pd.DataFrame({"kind": ["fixed", "fixed", "meta-learned"], "gamma": [0.1, 0.99, 0.5],
+                            "final_return": [BASELINE_RETURN, 12.0, 30.0]})
 
 
 def synthetic(c1=(0.2, 0.21, 0.19, 0.2), c2=(10, 11, 9, 10), c3=(3, 3.2, 2.9, 3.1),
@@ -297,7 +300,7 @@ def synthetic(c1=(0.2, 0.21, 0.19, 0.2), c2=(10, 11, 9, 10), c3=(3, 3.2, 2.9, 3.
 def verdicts(**measures):
     training, summary = synthetic(**measures)
     claims = analysis.claims_table(training, summary, ["last", "uniform"], ROLES,
-                                   return_margin=0.05)
+                                   sensitivity=SENSITIVITY, margin_fraction=0.25)
     assert list(claims.columns) == list(analysis.CLAIM_COLUMNS)
     assert claims.unit.str.startswith("seeds (n=4").all()
     return dict(zip(claims.claim, claims.verdict)), claims.set_index("claim")
@@ -305,13 +308,15 @@ def verdicts(**measures):
 
 def test_every_claim_holds_on_clear_synthetic_data():
     v, claims = verdicts()  # C5: K = 4 ends 1.0 below K = 1, beyond delta = 0.5
-    assert v == {"C1": "holds", "C2": "holds", "C3": "holds", "C4": "holds", "C5": "holds"}
+    assert v == {"C1": "holds", "C2": "holds", "C3": "holds", "C4": "holds", "C5": "holds",
+                 "C5d": "holds"}
     assert claims.loc["C5", "ci_hi"] < -0.5
     assert claims.loc["C2", "value"] == pytest.approx(np.exp(np.mean(np.log([10, 11, 9, 10]))))
     assert claims.loc["C1", "value"] == pytest.approx(0.2, abs=1e-3)
     assert "K_ref=16" in claims.loc["C1", "measure"]
     assert claims.loc["C4", "value"] == pytest.approx(0.0125)
-    assert "delta = 0.05 x a2c final return 10 = 0.5" in claims.loc["C4", "criterion"]
+    assert ("delta = 0.25 x gamma effect 2 = fixed-gamma a2c final return 12 at gamma 0.99 - 10 at "
+            "gamma 0.1 = 0.5") in claims.loc["C4", "criterion"]
     assert "narrow enough" in claims.loc["C2", "power"]
 
 
@@ -319,7 +324,7 @@ def test_every_claim_is_contradicted_on_opposite_synthetic_data():
     v, _ = verdicts(c1=(-0.2, -0.21, -0.19, -0.2), c2=(0.1, 0.11, 0.09, 0.1), c3=(0.3, 0.32, 0.29, 0.31),
                     c4=(-1.0, -1.1, -0.9, -1.0), c5=(0.0, 0.1, -0.1, 0.05))
     assert v == {"C1": "contradicted", "C2": "contradicted", "C3": "contradicted",
-                 "C4": "contradicted", "C5": "contradicted"}
+                 "C4": "contradicted", "C5": "contradicted", "C5d": "inconclusive"}
 
 
 def test_significant_but_negligible_harm_contradicts_c5_and_a_harm_near_delta_is_inconclusive():
@@ -456,7 +461,7 @@ def test_extra_estimators_get_snr_and_return_rows_against_last_and_uniform_not_c
     finals["scheme"] = "bmg"
     finals["train/episode_return"] -= 1.0
     claims = analysis.claims_table(pd.concat([training, finals]), pd.concat([summary, bmg]),
-                                   ["last", "uniform", "bmg"], ROLES, return_margin=0.05,
+                                   ["last", "uniform", "bmg"], ROLES, sensitivity=SENSITIVITY, margin_fraction=0.25,
                                    extra_estimators=["bmg"])
     assert not claims[claims.claim.isin(["C3", "C4"])].statement.str.contains("bmg").any()
     assert claims.claim.isin(["C3", "C4"]).sum() == 2  # uniform's rows are still there
@@ -480,7 +485,7 @@ def test_averaged_runs_get_the_intervention_rows_not_c3_c4():
     m16_k1 = m16_k4.assign(horizon=1, **{"train/episode_return": m16_k4["train/episode_return"] + 0.2})
     claims = analysis.claims_table(pd.concat([training, m16_k4, m16_k1]), summary,
                                    ["last", "uniform", "last_m4", "last_m16"], ROLES,
-                                   return_margin=0.05,
+                                   sensitivity=SENSITIVITY, margin_fraction=0.25,
                                    averaged={"last_m4": ("last", 4), "last_m16": ("last", 16)})
     assert claims.claim.isin(["C3", "C4"]).sum() == 2  # uniform's only
     rows = claims.set_index("claim")
@@ -497,8 +502,9 @@ def claims_of(cfg, training, summary):
     """The claims table as ``python -m mgrl claims`` builds it from ``cfg``."""
     averaged = {s: (scheme_of(cfg, s).kind, meta_samples_of(cfg, s)) for s in averaged_schemes(cfg)}
     return analysis.claims_table(training, summary, list(cfg.schemes), claim_roles(cfg),
-                                 return_margin=0.05, aliases=scheme_aliases(cfg),
-                                 extra_estimators=extra_estimators(cfg), averaged=averaged)
+                                 sensitivity=SENSITIVITY, margin_fraction=0.25,
+                                 aliases=scheme_aliases(cfg), extra_estimators=extra_estimators(cfg),
+                                 averaged=averaged)
 
 
 def renamed(frame, names):
@@ -528,7 +534,8 @@ def test_claims_take_the_k_step_scheme_by_kind_not_by_name():
     bmg = summary[(summary.horizon == 4) & (summary.scheme == "kstep")].assign(scheme="bmg")
     claims = claims_of(cfg, pd.concat([training, *extra]), pd.concat([summary, bmg]))
     rows = claims.set_index("claim")
-    assert list(claims.claim) == ["C1", "C2", "C3", "C4", "C5", "C5'", "E1", "E2", "E1", "E2"]
+    assert list(claims.claim) == ["C1", "C2", "C3", "C4", "C5", "C5d", "C5'", "E1", "E2", "E1",
+                                  "E2"]
     assert "kstep K=4 - K=1" in rows.loc["C1", "measure"] and rows.loc["C1", "verdict"] == "holds"
     assert rows.loc["C2", "measure"] == "Var[kstep, K=4] / Var[kstep, K=1]"
     assert rows.loc["C2", "value"] == pytest.approx(np.exp(np.mean(np.log([10, 11, 9, 10]))))
@@ -601,3 +608,152 @@ def test_a_single_horizon_gets_no_claim_that_compares_horizons():
                        pd.concat([summary, extra(summary)]))
     assert list(claims.claim) == ["E1", "E2"]
     assert set(claims.measure.str.contains("K=1")) == {True}
+
+
+# ------------------------------------------------------------- the margin and the tested claims --
+
+
+def test_the_margin_follows_the_gamma_effect_as_declared():
+    """delta = margin_fraction x (max - min fixed-gamma final return): doubling the synthetic
+    sensitivity table's range doubles delta, in the boundary column and the criterion, and moves
+    the C5 verdict of a harm of 0.75 from holds (delta 0.5) to contradicted (delta 1)."""
+    training, summary = synthetic(c5=(-0.75, -0.8, -0.7, -0.75))
+    wide = SENSITIVITY.assign(final_return=[BASELINE_RETURN, 14.0, 30.0])  # effect 4
+    tables = {effect: analysis.claims_table(training, summary, ["last", "uniform"], ROLES,
+                                            sensitivity=table, margin_fraction=0.25)
+              .set_index("claim") for effect, table in ((2.0, SENSITIVITY), (4.0, wide))}
+    for effect, claims in tables.items():
+        delta = 0.25 * effect
+        assert claims.loc["C4", "boundary"] == pytest.approx(-delta)
+        assert claims.loc["C1", "boundary"] == 0.0 and claims.loc["C2", "boundary"] == 1.0
+        assert f"x gamma effect {effect:g} = " in claims.loc["C5", "criterion"]
+        assert claims.loc["C5", "criterion"].split(": holds")[0].endswith(f"= {delta:g}")
+    assert tables[2.0].loc["C5", "verdict"] == "holds"
+    assert tables[4.0].loc["C5", "verdict"] == "contradicted"
+    assert tables[2.0].loc["C5d", "verdict"] == tables[4.0].loc["C5d", "verdict"] == "holds"
+    # Half the fraction, half the margin: the fraction is what the config declares.
+    half = analysis.claims_table(training, summary, ["last", "uniform"], ROLES, sensitivity=wide,
+                                 margin_fraction=0.125).set_index("claim")
+    assert half.loc["C4", "boundary"] == pytest.approx(-0.5)
+
+
+def test_without_two_fixed_gammas_no_margin_claim_gets_a_row():
+    training, summary = synthetic()
+    for sensitivity in (None, SENSITIVITY.iloc[[0]]):
+        claims = analysis.claims_table(training, summary, ["last", "uniform"], ROLES,
+                                       sensitivity=sensitivity)
+        assert list(claims.claim) == ["C1", "C2", "C3", "C5d"]
+        assert not claims.isna().any().any()
+        assert not claims.astype(str).apply(lambda column: column.str.contains("nan")).any().any()
+
+
+def test_only_the_tested_claims_get_rows():
+    training, summary = synthetic()
+    claims = analysis.claims_table(training, summary, ["last", "uniform"], ROLES,
+                                   sensitivity=SENSITIVITY, tested=("C2", "C5"))
+    assert list(claims.claim) == ["C2", "C5"]
+
+
+def test_a_single_horizon_config_gets_no_horizon_claims_and_naming_one_is_an_error():
+    """K = 1 only: C1, C2 (and C5, C5d, which compare K_max with 1) cannot apply. With claims.tested
+    unset the table has no row for them; naming one is a ConfigError naming claims.tested."""
+    from mgrl.claim_support import claim_support
+
+    base = {"seeds": [0], "horizons": [1], "probe": {"reference_horizon": 1},
+            "schemes": {"last": {"kind": "last"}, "uniform": {"kind": "uniform"}},
+            "sensitivity": {"gammas": [0.99]}}
+    cfg = config_from_dict(base)
+    support = claim_support(cfg, [0.99])
+    assert support["C1"] == support["C2"] == "a single horizon: nothing to compare"
+    assert support["C5"] == support["C5d"] == "K_max = 1"
+    training, summary = synthetic()
+    one = [f[f.horizon == 1] for f in (training, summary)]
+    claims = claims_of(cfg, *one)
+    assert not {"C1", "C2", "C5", "C5d"} & set(claims.claim)
+    assert not claims.isna().any().any()
+    for claim in ("C1", "C5d", "E1"):
+        with pytest.raises(ConfigError, match=f"claims.tested.*{claim} cannot be tested here"):
+            config_from_dict({**base, "claims": {"tested": [claim]}})
+    with pytest.raises(ConfigError, match="claims.tested.*C4 cannot be tested here: .*sensitivity"):
+        config_from_dict({**base, "horizons": [1, 2], "probe": {"reference_horizon": 2},
+                          "sensitivity": {"gammas": []}, "claims": {"tested": ["C4"]}})
+    with pytest.raises(ConfigError, match="claims.tested"):
+        config_from_dict({**base, "claims": {"tested": ["C9"]}})
+
+
+def test_seed_sd_recovers_the_sd_behind_a_t_interval():
+    values = np.array([0.3, -0.1, 0.25, 0.05, 0.4])
+    _, lo, hi, n = stats.mean_ci(values)
+    assert analysis.seed_sd(lo, hi, n) == pytest.approx(values.std(ddof=1), rel=1e-9)
+
+
+@pytest.mark.parametrize("sd, delta", [(0.2, 0.44), (1.0, 1.0), (0.5, 0.2)])
+def test_seeds_for_power_decides_with_the_stated_power_by_simulation(sd, delta):
+    """At the returned n, a 95% t-interval of n draws N(0, sd) has its lower end above -delta (the
+    non-inferiority decision at a true difference of 0) in >= 80% of 40000 simulated experiments,
+    and at n - 1 in fewer (the smallest such n; a Monte Carlo error of ~0.2%)."""
+    n = analysis.seeds_for_power(sd, delta)
+    rng = np.random.default_rng(0)
+
+    def decided(k):
+        draws = rng.normal(0.0, sd, size=(40000, k))
+        half = scipy_stats.t.ppf(0.975, k - 1) * draws.std(axis=1, ddof=1) / np.sqrt(k)
+        return np.mean(draws.mean(axis=1) - half > -delta)
+
+    assert decided(n) >= 0.79
+    if n > 2:
+        assert decided(n - 1) < 0.81
+
+
+def test_the_margin_sweep_redecides_each_margin_row_by_its_rule():
+    training, summary = synthetic(c5=(-0.75, -0.8, -0.7, -0.75))
+    claims = analysis.claims_table(training, summary, ["last", "uniform"], ROLES,
+                                   sensitivity=SENSITIVITY, margin_fraction=0.25)
+    sweep = analysis.margin_sweep(claims, 2.0, [0.25, 0.5])
+    assert list(sweep.claim) == ["C4", "C5"]  # margin claims only
+    assert list(sweep["0.25"]) == list(claims.set_index("claim").loc[["C4", "C5"], "verdict"])
+    assert sweep.set_index("claim").loc["C5", "0.5"] == "contradicted"  # delta 1 > the harm
+
+
+def test_seeds_needed_pools_both_seed_sets():
+    training, summary = synthetic()
+    a = analysis.claims_table(training, summary, ["last", "uniform"], ROLES, sensitivity=SENSITIVITY)
+    b = analysis.claims_table(*synthetic(c4=(0.3, -0.2, 0.1, 0.0), c5=(-1.0, -1.4, -0.6, -1.0)),
+                              ["last", "uniform"], ROLES, sensitivity=SENSITIVITY)
+    table = analysis.seeds_needed_table(a, b).set_index("claim")
+    assert list(table.index) == ["C4", "C5"]
+    sd_b = np.std([0.3, -0.2, 0.1, 0.0], ddof=1)
+    assert table.loc["C4", "sd_seeds_b"] == pytest.approx(sd_b, rel=1e-9)
+    pooled = np.sqrt((table.loc["C4", "sd_seeds_a"] ** 2 + sd_b ** 2) / 2)  # equal n
+    assert table.loc["C4", "sd_pooled"] == pytest.approx(pooled)
+    assert table.loc["C4", "delta"] == pytest.approx(0.5)
+    assert table.loc["C4", "seeds_for_power"] == analysis.seeds_for_power(pooled, 0.5)
+
+
+def test_the_intervention_table_compares_arms_of_one_meta_optimiser_paired_per_seed():
+    """Per pair (more samples, or at equal M the later arm, minus the other; same optimiser): the
+    final-gamma and return differences paired per seed, and the ratio of mean meta-steps."""
+    arms = {"last": (1, "adam", 0.03), "last_m16": (16, "adam", 0.03),
+            "last_lr": (1, "adam", 0.084), "sgd": (1, "sgd", 20.0), "sgd_m16": (16, "sgd", 20.0)}
+    assert analysis.intervention_pairs(arms) == [("last_lr", "last"), ("last_m16", "last"),
+                                                 ("last_m16", "last_lr"), ("sgd_m16", "sgd")]
+    rows = []
+    gammas = {"last": 0.4, "last_m16": 0.75, "last_lr": 0.6, "sgd": 0.5, "sgd_m16": 0.5}
+    steps = {"last": 1.0, "last_m16": 2.8, "last_lr": 2.8, "sgd": 1.0, "sgd_m16": 1.0}
+    for seed in range(4):
+        for scheme in arms:
+            for interval in (1, 2):
+                rows.append({"seed": seed, "interval": interval, "horizon": 4, "scheme": scheme,
+                             "train/episode_return": 15.0 + seed + (scheme == "last_m16"),
+                             "train/reward_per_step": 0.1, "env_steps": 100 * interval,
+                             "meta/gamma": gammas[scheme] + 0.01 * seed,
+                             "meta/step_gamma": steps[scheme] * (1 + seed) * 1e-3})
+    table = analysis.intervention_table(pd.DataFrame(rows), 4, arms).set_index(["arm", "base"])
+    matched = table.loc[("last_m16", "last_lr")]
+    assert matched["gamma_difference"] == pytest.approx(0.15)
+    assert matched["gamma_lo"] == pytest.approx(0.15) and matched["return_difference"] == 1.0
+    assert matched["step_ratio"] == pytest.approx(1.0)
+    assert table.loc[("last_m16", "last"), "step_ratio"] == pytest.approx(2.8)
+    assert table.loc[("sgd_m16", "sgd"), "gamma_difference"] == pytest.approx(0.0, abs=1e-12)
+    assert (table["seeds"] == 4).all()
+    assert "last_m16 - last_lr" in analysis.intervention_markdown(table.reset_index())

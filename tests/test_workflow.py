@@ -82,12 +82,13 @@ def test_dry_run_of_the_replicate_target_adds_the_replicate_seeds_jobs_only(tmp_
     proc = snakemake(workdir, "-n", "replicate", config=TINY)
     text = proc.stdout + proc.stderr
     # Nothing exists yet, so the primary claims the replication table compares with are scheduled
-    # too (train, probe, their aggregates, claims; not the figures or the sensitivity aggregate).
-    # TINY has no sensitivity sweep, so the replicate seeds (as many, as many per job) need as many
-    # training jobs as the primary ones.
+    # too (train, probe, their aggregates, claims, and the sensitivity aggregate, whose gamma
+    # effect fixes both seed sets' return margin; not the figures). TINY has no sensitivity sweep,
+    # so the replicate seeds (as many, as many per job) need as many training jobs as the primary
+    # ones.
     assert job_counts(proc) == {
         "train": 2 * primary["train"], "probe": len(cfg.seeds) + len(replicate),
-        "aggregate_training": 1, "aggregate_probes": 1, "claims": 1,
+        "aggregate_training": 1, "aggregate_probes": 1, "aggregate_sensitivity": 1, "claims": 1,
         "aggregate_training_replicate": 1, "aggregate_probes_replicate": 1, "claims_replicate": 1,
         "replication": 1, "replicate": 1}
     runs = re.findall(r"results/tiny/runs/K\d+/\w+/(seed[\d-]+)/metrics\.parquet", text)
@@ -98,7 +99,7 @@ def test_dry_run_of_the_replicate_target_adds_the_replicate_seeds_jobs_only(tmp_
     for output in ("results/tiny/replicate/metrics/training.parquet",
                    "results/tiny/replicate/metrics/probe_summary.parquet",
                    "results/tiny/replicate/tables/claims.csv", "results/tiny/tables/claims_replicated.md",
-                   "results/tiny/tables/claims_replicated.csv"):
+                   "results/tiny/tables/claims_replicated.csv", "results/tiny/tables/seeds_needed.md"):
         assert output in text, output
 
 

@@ -83,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_config_arguments(claims)
     claims.add_argument("--training", required=True)
     claims.add_argument("--probe-summary", required=True)
+    claims.add_argument("--sensitivity", help="gamma_sensitivity.csv of the primary seeds: its "
+                        "fixed-gamma rows give the gamma effect, and so the return margin")
     claims.add_argument("--out-md", required=True)
     claims.add_argument("--out-csv", required=True)
     claims.add_argument("--out-html", help="the table as a small HTML page (the Snakemake report)")
@@ -95,6 +97,17 @@ def _parser() -> argparse.ArgumentParser:
                              help="claims CSV of the replicate seeds (seeds + replication.seed_offset)")
     replication.add_argument("--out-md", required=True)
     replication.add_argument("--out-csv", required=True)
+    replication.add_argument("--seeds-md", help="the seeds each margin claim needs (Markdown)")
+    replication.add_argument("--seeds-csv", help="the same as CSV")
+
+    sweep = sub.add_parser("margin-sweep", help="the margin claims' verdicts of claims tables at "
+                           "other margin fractions (delta = fraction x the gamma effect)")
+    sweep.add_argument("--claims", required=True, nargs="+", help="claims CSV files (their rows "
+                       "are re-decided; a column 'table' names the file)")
+    sweep.add_argument("--sensitivity", required=True,
+                       help="gamma_sensitivity.csv whose fixed-gamma rows give the gamma effect")
+    sweep.add_argument("--fractions", type=float, nargs="+", required=True)
+    sweep.add_argument("--out", help="Markdown file (default: standard output)")
 
     fig = sub.add_parser("figure", help="render one figure (PNG and PDF)")
     fig.add_argument("name")
@@ -147,6 +160,7 @@ def _published(args) -> None:
 
 def _aggregate(args) -> None:
     from mgrl import analysis
+    from mgrl.claim_support import intervention_arms
     from mgrl.runs import claim_roles, mixing_schemes, scheme_aliases
     from mgrl.io import read_parquet, read_parquets, write_parquet_atomic, write_text_atomic
     from mgrl.metrics import COLUMNS
@@ -169,7 +183,13 @@ def _aggregate(args) -> None:
     frame = read_parquets(args.inputs)
     write_parquet_atomic(frame, args.out)
     if args.kind == "training":
-        tables = [analysis.learning_table(analysis.expand_aliases(frame, aliases))]
+        expanded = analysis.expand_aliases(frame, aliases)
+        tables = [analysis.learning_table(expanded)]
+        arms = intervention_arms(cfg)
+        if arms:  # the table's CSV, then its Markdown
+            table = analysis.intervention_table(expanded, max(cfg.horizons), arms)
+            tables.append(table)
+            write_text_atomic(args.table[2], analysis.intervention_markdown(table))
     else:
         if args.out_samples:
             write_parquet_atomic(read_parquets(args.samples), args.out_samples)
@@ -189,16 +209,22 @@ def _empty_frame(columns) -> "object":
 
 def _claims(args) -> None:
     from mgrl import analysis
-    from mgrl.runs import (averaged_schemes, claim_roles, extra_estimators, meta_samples_of,
-                           scheme_aliases, scheme_of)
+    import pandas as pd
+
+    from mgrl.runs import (averaged_schemes, claim_roles, extra_estimators, intervention_schemes,
+                           meta_samples_of, scheme_aliases, scheme_of)
     from mgrl.io import read_parquet, write_text_atomic
 
     cfg, analysis_cfg = _load(args)
     averaged = {s: (scheme_of(cfg, s).kind, meta_samples_of(cfg, s)) for s in averaged_schemes(cfg)}
+    controls = set(intervention_schemes(cfg)) - set(averaged)  # compared in the intervention table
     claims = analysis.claims_table(read_parquet(args.training), read_parquet(args.probe_summary),
-                                   list(cfg.schemes), claim_roles(cfg),
-                                   return_margin=analysis_cfg.claims.return_margin,
+                                   [s for s in cfg.schemes if s not in controls], claim_roles(cfg),
+                                   sensitivity=pd.read_csv(args.sensitivity) if args.sensitivity
+                                   else None,
+                                   margin_fraction=analysis_cfg.claims.margin_fraction,
                                    step_cosine_effect=analysis_cfg.claims.step_cosine_effect,
+                                   tested=analysis_cfg.claims.tested,
                                    aliases=scheme_aliases(cfg), extra_estimators=extra_estimators(cfg),
                                    averaged=averaged)
     write_text_atomic(args.out_csv, claims.to_csv(index=False))
@@ -224,6 +250,38 @@ def _replication(args) -> None:
         seeds_b=replicate_seeds(cfg.seeds, analysis_cfg.replication))
     write_text_atomic(args.out_csv, table.to_csv(index=False))
     write_text_atomic(args.out_md, analysis.replication_markdown(table))
+    if args.seeds_csv or args.seeds_md:
+        seeds = analysis.seeds_needed_table(pd.read_csv(args.primary), pd.read_csv(args.replicate))
+        if args.seeds_csv:
+            write_text_atomic(args.seeds_csv, seeds.to_csv(index=False))
+        if args.seeds_md:
+            write_text_atomic(args.seeds_md, analysis.seeds_needed_markdown(seeds))
+
+
+def _margin_sweep(args) -> None:
+    import pandas as pd
+
+    from mgrl import analysis
+    from mgrl.io import write_text_atomic
+
+    effect, effect_text = analysis.gamma_effect(pd.read_csv(args.sensitivity))
+    tables = [analysis.margin_sweep(pd.read_csv(path), effect, args.fractions)
+              .assign(table=path) for path in args.claims]
+    table = pd.concat(tables, ignore_index=True)
+    fractions = [f"{f:g}" for f in args.fractions]
+    lines = [f"Margin delta = fraction x {effect_text}.", "",
+             "| table | claim | measure | value | 95% CI | " + " | ".join(
+                 f"{f} (delta {float(f) * effect:.3g})" for f in fractions) + " |",
+             "| --- | --- | --- | --- | --- | " + " | ".join("---" for _ in fractions) + " |"]
+    for r in table.to_dict("records"):
+        lines.append(f"| {r['table']} | {r['claim']} | {r['measure']} | {r['value']:.3g} | "
+                     f"[{r['ci_lo']:.3g}, {r['ci_hi']:.3g}] | "
+                     + " | ".join(r[f] for f in fractions) + " |")
+    text = "\n".join(lines) + "\n"
+    if args.out:
+        write_text_atomic(args.out, text)
+    else:
+        print(text, end="")
 
 
 def _figure(args) -> None:
@@ -289,9 +347,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "published":
             _published(args)
             return 0
-        if args.command in ("aggregate", "claims", "replication", "figure"):
+        if args.command in ("aggregate", "claims", "replication", "figure", "margin-sweep"):
             {"aggregate": _aggregate, "claims": _claims, "replication": _replication,
-             "figure": _figure}[args.command](args)
+             "figure": _figure, "margin-sweep": _margin_sweep}[args.command](args)
             return 0
         cfg, _ = _load(args)
         if args.command == "validate":

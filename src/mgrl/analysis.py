@@ -17,10 +17,12 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.special import stdtrit  # the t quantile stdtrit(df, q), without scipy.stats
 
 from mgrl.config import ClaimsConfig
 from mgrl.estimators import CLAIM_ROLES, claim_role
-from mgrl.runs import BASELINE_SCHEME, is_baseline, sensitivity_gamma
+from mgrl.claim_support import CLAIMS, MARGIN_CLAIMS
+from mgrl.runs import is_baseline, sensitivity_gamma
 from mgrl.stats import (INCONCLUSIVE, VerdictRule, atanh_mean_ci, cosine_difference_ci,
                         directional_rule, gain_rule, harm_rule,
                         half_width, log_mean_ci, log_ratio_ci, logit_mean_ci, mean_ci,
@@ -107,6 +109,72 @@ def sensitivity_table(training: pd.DataFrame, sensitivity: pd.DataFrame | None =
                "final_return_lo", "final_return_hi", "env_steps"]
     table = pd.DataFrame(rows, columns=columns)
     return table.sort_values(["kind", "gamma", "horizon", "scheme"]).reset_index(drop=True)
+
+
+# A meta-update: (M samples, meta-optimiser, learning rate), :func:`mgrl.runs.meta_update_identity`.
+MetaUpdates = Mapping[str, tuple[int, str, float]]
+
+
+def intervention_pairs(arms: MetaUpdates) -> list[tuple[str, str]]:
+    """(A, B) pairs of arms (scheme -> meta-update, in config order) compared in
+    :func:`intervention_table`: every two arms with the same meta-optimiser, A the one with more
+    samples (at equal M, the later one): averaging against one sample, a raised rate against the
+    plain one, and averaging against the rate-matched single sample."""
+    names = list(arms)
+    pairs = []
+    for i, b in enumerate(names):
+        for a in names[i + 1:]:
+            if arms[a][1] != arms[b][1]:
+                continue
+            pairs.append((b, a) if arms[b][0] > arms[a][0] else (a, b))
+    return sorted(pairs, key=lambda p: (arms[p[0]][1], arms[p[0]][0], names.index(p[0]),
+                                        names.index(p[1])))
+
+
+def intervention_table(training: pd.DataFrame, horizon: int, arms: MetaUpdates) -> pd.DataFrame:
+    """The variance intervention and its controls at K = ``horizon``: per pair (A, B) of
+    :func:`intervention_pairs`, paired per seed, the difference A - B of the final gamma and of the
+    final return (mean, 95% t-CI over seeds), and the ratio of their mean meta-steps on gamma's
+    logit (``meta/step_gamma`` averaged over training; geometric mean over seeds, log-scale CI):
+    whether a lift in gamma comes with a longer step (Adam's step grows with the SNR) or at an
+    equal one. Unit: seeds (independent runs)."""
+    finals = final_returns(training[training.horizon == horizon]).set_index(["scheme", "seed"])
+    steps = (training[training.horizon == horizon].groupby(["scheme", "seed"])["meta/step_gamma"]
+             .mean())
+    rows = []
+    for a, b in intervention_pairs(arms):
+        if a not in finals.index.get_level_values(0) or b not in finals.index.get_level_values(0):
+            continue
+        row = {"horizon": int(horizon), "arm": a, "base": b}
+        for name, (m, optimizer, rate) in (("arm", arms[a]), ("base", arms[b])):
+            row.update({f"{name}_samples": m, f"{name}_optimizer": optimizer, f"{name}_rate": rate})
+        for column, label in (("final_gamma", "gamma"), ("final_return", "return")):
+            diff = (finals.loc[a, column] - finals.loc[b, column]).dropna()
+            m, lo, hi, n = mean_ci(diff)
+            row.update({f"{label}_difference": m, f"{label}_lo": lo, f"{label}_hi": hi})
+        m, lo, hi, _ = log_ratio_ci((steps.loc[a] / steps.loc[b]).dropna())
+        row.update({"step_ratio": m, "step_ratio_lo": lo, "step_ratio_hi": hi, "seeds": n})
+        rows.append(row)
+    columns = ["horizon", "arm", "base", "arm_samples", "arm_optimizer", "arm_rate", "base_samples",
+               "base_optimizer", "base_rate", "gamma_difference", "gamma_lo", "gamma_hi",
+               "return_difference", "return_lo", "return_hi", "step_ratio", "step_ratio_lo",
+               "step_ratio_hi", "seeds"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def intervention_markdown(table: pd.DataFrame) -> str:
+    """The intervention table as Markdown: one line per pair, differences with their CIs."""
+    lines = ["| K | arm - base | meta-updates (M, optimiser, rate) | final gamma difference | "
+             "final return difference | mean step ratio | seeds |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in table.itertuples():
+        lines.append(
+            f"| {r.horizon} | {r.arm} - {r.base} | {r.arm_samples}, {r.arm_optimizer}, "
+            f"{r.arm_rate:g} vs {r.base_samples}, {r.base_optimizer}, {r.base_rate:g} | "
+            f"{r.gamma_difference:+.3f} [{r.gamma_lo:+.3f}, {r.gamma_hi:+.3f}] | "
+            f"{r.return_difference:+.3f} [{r.return_lo:+.3f}, {r.return_hi:+.3f}] | "
+            f"{r.step_ratio:.2f} [{r.step_ratio_lo:.2f}, {r.step_ratio_hi:.2f}] | {r.seeds} |")
+    return "\n".join(lines) + "\n"
 
 
 # ------------------------------------------------------------------------------ probe data --
@@ -205,7 +273,9 @@ def variance_reduction_table(summary: pd.DataFrame, schemes: Sequence[str],
 # ---------------------------------------------------------------------------------- claims --
 
 CLAIM_COLUMNS = ("claim", "statement", "measure", "value", "ci_lo", "ci_hi", "n", "unit", "verdict",
-                 "criterion", "power")
+                 "boundary", "criterion", "power")
+"""``boundary``: the value the claim's rule compares the CI with (0 or 1 for a direction, -delta
+or +delta for a margin)."""
 
 LOG2 = float(np.log(2.0))
 
@@ -225,19 +295,40 @@ def _resolves(half: float, target: float) -> str:
 
 def claim_rules(delta: float) -> dict[str, VerdictRule]:
     """The verdict rule of every claim (:mod:`mgrl.stats`), ``delta`` the return margin in fruits
-    (``return_margin`` x the a2c baseline's final return): what :func:`claims_table` decides by."""
+    (:func:`gamma_effect` x ``claims.margin_fraction``): what :func:`claims_table` decides by."""
     return {"C1": directional_rule(0.0, "greater"), "C2": directional_rule(1.0, "greater"),
             "C3": directional_rule(1.0, "greater"), "C4": non_inferiority_rule(delta),
-            "C5": harm_rule(delta), "E1": directional_rule(1.0, "greater"),
-            "E2": non_inferiority_rule(delta), "C5'": gain_rule(delta),
-            "C1'": directional_rule(0.0, "greater")}
+            "C5": harm_rule(delta), "C5d": directional_rule(0.0, "less"),
+            "E1": directional_rule(1.0, "greater"), "E2": non_inferiority_rule(delta),
+            "C5'": gain_rule(delta), "C1'": directional_rule(0.0, "greater")}
+
+
+def rule_boundary(claim: str, delta: float) -> float:
+    """The value :func:`claim_rules`' rule of ``claim`` compares the CI with."""
+    return {"C2": 1.0, "C3": 1.0, "E1": 1.0, "C4": -delta, "C5": -delta, "E2": -delta,
+            "C5'": delta}.get(claim, 0.0)
+
+
+def gamma_effect(sensitivity: pd.DataFrame) -> tuple[float, str]:
+    """The experiment's gamma effect: max - min over gamma of the fixed-gamma runs' mean final
+    return (the ``fixed`` rows of :func:`sensitivity_table`: the a2c baseline and the
+    ``a2c_gamma<g>`` runs), and its derivation as text. NaN with fewer than two fixed gammas."""
+    fixed = sensitivity[sensitivity["kind"] == "fixed"] if len(sensitivity) else sensitivity
+    if len(fixed) < 2:
+        return float("nan"), "gamma effect undefined (fewer than two fixed gammas)"
+    top = fixed.loc[fixed["final_return"].idxmax()]
+    low = fixed.loc[fixed["final_return"].idxmin()]
+    effect = float(top["final_return"] - low["final_return"])
+    return effect, (f"gamma effect {effect:.3g} = fixed-gamma a2c final return {top['final_return']:.4g} "
+                    f"at gamma {top['gamma']:g} - {low['final_return']:.4g} at gamma "
+                    f"{low['gamma']:g}")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class ClaimContext:
     """What every claim reads (:meth:`build`): the probe summary and the per-seed final returns
-    with aliases expanded, K_min and K_max, the return margin delta and its text, the verdict rules
-    (:func:`claim_rules`), and which scheme fills each role (``roles``)."""
+    with aliases expanded, K_min and K_max, the return margin delta and its derivation, the
+    verdict rules (:func:`claim_rules`), and which scheme fills each role (``roles``)."""
 
     summary: pd.DataFrame
     finals: pd.DataFrame  # final_returns of the training frame
@@ -257,7 +348,8 @@ class ClaimContext:
 
     @classmethod
     def build(cls, training: pd.DataFrame, summary: pd.DataFrame, schemes: Sequence[str],
-              roles: Roles, return_margin: float = ClaimsConfig.return_margin,
+              roles: Roles, sensitivity: pd.DataFrame | None = None,
+              margin_fraction: float = ClaimsConfig.margin_fraction,
               step_cosine_effect: float = ClaimsConfig.step_cosine_effect,
               aliases: Aliases | None = None, extra_estimators: Sequence[str] = (),
               averaged: Mapping[str, tuple[str, int]] | None = None) -> ClaimContext:
@@ -266,10 +358,10 @@ class ClaimContext:
         finals = final_returns(expand_aliases(training, aliases))
         horizons = sorted(summary.horizon.unique())
         states = summary.groupby("seed")["interval"].nunique()
-        baseline = finals[finals.scheme == BASELINE_SCHEME]["final_return"]
-        delta = float(return_margin * baseline.mean()) if len(baseline) else np.nan
-        delta_text = (f"delta = {return_margin:g} x a2c final return {baseline.mean():.3g} = "
-                      f"{delta:.3g}" if len(baseline) else "delta undefined (no a2c baseline run)")
+        effect, effect_text = gamma_effect(sensitivity if sensitivity is not None
+                                           else pd.DataFrame())
+        delta = float(margin_fraction * effect)
+        delta_text = f"delta = {margin_fraction:g} x {effect_text} = {delta:.3g}"
         return cls(summary=summary, finals=finals, schemes=tuple(schemes), roles=dict(roles),
                    aliases=aliases, extra_estimators=tuple(extra_estimators),
                    averaged=dict(averaged or {}), k_min=horizons[0], k_max=horizons[-1],
@@ -323,9 +415,11 @@ class ClaimContext:
         return max(candidates, key=lambda s: self.averaged[s][1])  # the first of the largest M
 
 
-def _row(*values) -> Row:
-    """One row from its values in :data:`CLAIM_COLUMNS` order."""
-    assert len(values) == len(CLAIM_COLUMNS)
+def _row(ctx: ClaimContext, claim: str, statement: str, measure: str, value: float, lo: float,
+         hi: float, n: int, unit: str, criterion: str, power: str) -> Row:
+    """One row of ``claim``: its verdict by its rule on [lo, hi], and the rule's boundary."""
+    values = (claim, statement, measure, value, lo, hi, n, unit, verdict(ctx.rules[claim], lo, hi),
+              rule_boundary(claim, ctx.delta), criterion, power)
     return dict(zip(CLAIM_COLUMNS, values))
 
 
@@ -336,8 +430,9 @@ def _ratio_row(ctx: ClaimContext, claim: str, statement: str, num: tuple[int, st
     m, lo, hi, n = log_ratio_ci(ratio)
     half = _log_half_width(lo, hi)
     rule = ctx.rules[claim]
-    return _row(claim, statement, f"{label}[{num[1]}, K={num[0]}] / {label}[{den[1]}, K={den[0]}]",
-                m, lo, hi, n, ctx.probe_unit(n), verdict(rule, lo, hi), rule.text,
+    return _row(ctx, claim, statement,
+                f"{label}[{num[1]}, K={num[0]}] / {label}[{den[1]}, K={den[0]}]",
+                m, lo, hi, n, ctx.probe_unit(n), rule.text,
                 f"half-width of log ratio {half:.3g} vs log 2 = {LOG2:.3g}: "
                 f"{_resolves(half, LOG2)} to resolve a 2x factor")
 
@@ -347,18 +442,19 @@ def _difference_row(ctx: ClaimContext, claim: str, statement: str, measure: str,
     """A paired per-seed return difference ``diff`` (index: seed), tested by its claim's rule."""
     m, lo, hi, n = mean_ci(diff.dropna())
     half = half_width(lo, hi)
-    return _row(claim, statement, measure, m, lo, hi, n, ctx.seed_unit(n),
-                verdict(ctx.rules[claim], lo, hi), criterion,
-                f"half-width {half:.3g} vs delta {ctx.delta:.3g}: {_resolves(half, ctx.delta)} "
-                f"{target_text}")
+    power = (f"half-width {half:.3g} vs delta {ctx.delta:.3g}: {_resolves(half, ctx.delta)} "
+             f"{target_text}" if np.isfinite(ctx.delta)
+             else f"half-width {half:.3g} (no return margin to compare with: no gamma effect)")
+    return _row(ctx, claim, statement, measure, m, lo, hi, n, ctx.seed_unit(n), criterion, power)
 
 
 def _return_row(ctx: ClaimContext, claim: str, statement: str, scheme: str, base: str) -> Row:
-    """Final return scheme - base at K_max, paired per seed, as an equivalence with margin delta."""
+    """Final return scheme - base at K_max, paired per seed: non-inferiority with margin delta
+    (similar or higher: not lower by more than delta)."""
     return _difference_row(ctx, claim, statement,
                            f"final return {scheme} - {base} at K={ctx.k_max} (paired per seed)",
                            ctx.final_of(ctx.k_max, scheme) - ctx.final_of(ctx.k_max, base),
-                           f"equivalence, {ctx.delta_text}: {ctx.rules[claim].text}")
+                           f"non-inferiority, {ctx.delta_text}: {ctx.rules[claim].text}")
 
 
 def claim_c1(ctx: ClaimContext) -> list[Row]:
@@ -377,11 +473,10 @@ def claim_c1(ctx: ClaimContext) -> list[Row]:
     half = half_width(lo, hi)
     k_ref = int(ctx.summary["reference_horizon"].max())
     effect = ctx.step_cosine_effect
-    return [_row("C1", "K-step meta-gradients are less biased as K grows",
+    return [_row(ctx, "C1", "K-step meta-gradients are less biased as K grows",
                  f"step cosine to the reference (last, K_ref={k_ref}), {k} K={ctx.k_max} - "
                  f"K={ctx.k_min} (paired per state)",
-                 m, lo, hi, n, ctx.probe_unit(n), verdict(ctx.rules["C1"], lo, hi),
-                 ctx.rules["C1"].text,
+                 m, lo, hi, n, ctx.probe_unit(n), ctx.rules["C1"].text,
                  f"half-width {half:.3g} vs effect {effect:.3g}: {_resolves(half, effect)} to "
                  f"resolve a rise of {effect:.3g}")]
 
@@ -408,9 +503,9 @@ def claim_c3(ctx: ClaimContext) -> list[Row]:
 
 def claim_c4(ctx: ClaimContext) -> list[Row]:
     """C4 similar or higher return: d = final return mix - k_step at K_max, per seed, per mixing
-    scheme (:meth:`ClaimContext.mixing_compared`); equivalence with margin delta =
-    ``return_margin`` x the a2c baseline's mean final return: holds if lower CI > -delta,
-    contradicted if upper CI < -delta. Power: half-width vs delta."""
+    scheme (:meth:`ClaimContext.mixing_compared`); non-inferiority with margin delta =
+    ``claims.margin_fraction`` x the gamma effect (:func:`gamma_effect`): holds if lower CI >
+    -delta, contradicted if upper CI < -delta. Power: half-width vs delta."""
     return [_return_row(ctx, "C4", f"mixing ({scheme}) has similar or higher return than K-step",
                         scheme, ctx.k_step)
             for scheme in ctx.mixing_compared()]
@@ -425,10 +520,14 @@ def claim_c5(ctx: ClaimContext) -> list[Row]:
     k = ctx.k_step
     if k is None or ctx.k_max == 1 or (1, k) not in ctx.trained:
         return []
-    return [_difference_row(ctx, "C5", "the K-step meta-gradient's variance hinders performance",
-                            f"final return {k} at K={ctx.k_max} - at K=1 (paired per seed)",
-                            ctx.final_of(ctx.k_max, k) - ctx.final_of(1, k),
-                            f"{ctx.delta_text}: {ctx.rules['C5'].text}")]
+    measure = f"final return {k} at K={ctx.k_max} - at K=1 (paired per seed)"
+    diff = ctx.final_of(ctx.k_max, k) - ctx.final_of(1, k)
+    return [_difference_row(ctx, "C5", "the K-step meta-gradient's variance hinders performance "
+                                       "(by more than the margin)", measure, diff,
+                            f"harm beyond the margin, {ctx.delta_text}: {ctx.rules['C5'].text}"),
+            _difference_row(ctx, "C5d", "the K-step meta-gradient's variance lowers return "
+                                        "(direction: any harm)", measure, diff,
+                            f"directional: {ctx.rules['C5d'].text}", "to resolve a harm of delta")]
 
 
 def claim_c5_prime(ctx: ClaimContext) -> list[Row]:
@@ -446,7 +545,7 @@ def claim_c5_prime(ctx: ClaimContext) -> list[Row]:
                             f"final return {top} (M={m_top}) - {ctx.k_step} (M=1) at "
                             f"K={ctx.k_max} (paired per seed)",
                             ctx.final_of(ctx.k_max, top) - ctx.final_of(ctx.k_max, ctx.k_step),
-                            f"{ctx.delta_text}: {gain_text}")]
+                            f"gain beyond the margin, {ctx.delta_text}: {gain_text}")]
 
 
 def claim_c1_prime(ctx: ClaimContext) -> list[Row]:
@@ -463,7 +562,8 @@ def claim_c1_prime(ctx: ClaimContext) -> list[Row]:
                             f"final return {top} (M={m_top}) at K={ctx.k_max} - at K=1 (paired "
                             f"per seed)",
                             ctx.final_of(ctx.k_max, top) - ctx.final_of(1, top),
-                            ctx.rules["C1'"].text, "to resolve a difference of delta")]
+                            "directional: " + ctx.rules["C1'"].text,
+                            "to resolve a difference of delta")]
 
 
 def claim_e1(ctx: ClaimContext) -> list[Row]:
@@ -490,9 +590,10 @@ def _interleave(*claims: list[Row]) -> list[Row]:
 
 
 def claims_table(training: pd.DataFrame, summary: pd.DataFrame, schemes: Sequence[str],
-                 roles: Roles,
-                 return_margin: float = ClaimsConfig.return_margin,
+                 roles: Roles, sensitivity: pd.DataFrame | None = None,
+                 margin_fraction: float = ClaimsConfig.margin_fraction,
                  step_cosine_effect: float = ClaimsConfig.step_cosine_effect,
+                 tested: Sequence[str] | None = None,
                  aliases: Aliases | None = None,
                  extra_estimators: Sequence[str] = (),
                  averaged: Mapping[str, tuple[str, int]] | None = None) -> pd.DataFrame:
@@ -504,12 +605,17 @@ def claims_table(training: pd.DataFrame, summary: pd.DataFrame, schemes: Sequenc
     * C2 (:func:`claim_c2`): their variance grows with K;
     * C3, C4 (:func:`claim_c3`, :func:`claim_c4`): mixing cuts that variance, with similar or
       higher return (rows per mixing scheme, C3 then C4);
-    * C5 (:func:`claim_c5`): the K-step variance hinders performance;
+    * C5, C5d (:func:`claim_c5`): the K-step variance hinders performance, beyond the margin
+      (C5) and in direction (C5d);
     * C5', C1' (:func:`claim_c5_prime`, :func:`claim_c1_prime`): the variance intervention;
     * E1, E2 (:func:`claim_e1`, :func:`claim_e2`): extra estimators against the K-step and mixing
       schemes (rows per (extra estimator, base), E1 then E2).
 
     Otherwise ``inconclusive``; the rules (:func:`claim_rules`) never both hold and contradict.
+    The return margin delta of C4, C5, C5' and E2 is ``margin_fraction`` x the gamma effect of the
+    fixed-gamma runs in ``sensitivity`` (:func:`sensitivity_table` rows; :func:`gamma_effect`);
+    without two fixed gammas those claims get no row. ``tested`` (``claims.tested``; None: all):
+    the claims the experiment tests; the others get no row, as a claim whose data are absent.
 
     ``roles`` (:func:`mgrl.runs.claim_roles`): the scheme of each role, ``k_step`` (the K-step
     meta-gradient of C1-C5, C5', C1') and ``mixing`` (the second base of E1, E2); a claim whose
@@ -521,13 +627,17 @@ def claims_table(training: pd.DataFrame, summary: pd.DataFrame, schemes: Sequenc
     of the window (the variance intervention); they get no C3/C4 row, and the one of the K-step
     kind with the largest M (``averaged`` order breaks ties) is the A of C5' and C1'.
     """
-    ctx = ClaimContext.build(training, summary, schemes, roles, return_margin=return_margin,
+    ctx = ClaimContext.build(training, summary, schemes, roles, sensitivity=sensitivity,
+                             margin_fraction=margin_fraction,
                              step_cosine_effect=step_cosine_effect, aliases=aliases,
                              extra_estimators=extra_estimators, averaged=averaged)
     rows = [*claim_c1(ctx), *claim_c2(ctx), *_interleave(claim_c3(ctx), claim_c4(ctx)),
             *claim_c5(ctx), *claim_c5_prime(ctx), *claim_c1_prime(ctx),
             *_interleave(claim_e1(ctx), claim_e2(ctx))]
-    return pd.DataFrame(rows, columns=list(CLAIM_COLUMNS))
+    wanted = set(CLAIMS if tested is None else tested)
+    if not np.isfinite(ctx.delta):
+        wanted -= set(MARGIN_CLAIMS)
+    return pd.DataFrame([r for r in rows if r["claim"] in wanted], columns=list(CLAIM_COLUMNS))
 
 
 def claims_markdown(claims: pd.DataFrame) -> str:
@@ -605,6 +715,73 @@ def replication_markdown(table: pd.DataFrame) -> str:
         lines.append(f"| {r.claim} | {r.statement} | {r.measure} | {cells(r, 'seeds_a')} | "
                      f"{cells(r, 'seeds_b')} | {r.replicated} |")
     return "\n".join(lines) + "\n"
+
+
+SEEDS_COLUMNS = ("claim", "measure", "delta", "sd_seeds_a", "n_seeds_a", "sd_seeds_b", "n_seeds_b",
+                 "sd_pooled", "seeds_for_power")
+
+
+def seed_sd(lo: float, hi: float, n: int, level: float = 0.95) -> float:
+    """The between-seed SD behind a t-interval [lo, hi] of a mean over n seeds:
+    half-width x sqrt(n) / t_{(1 + level) / 2, n - 1}."""
+    return float((hi - lo) / 2.0 * np.sqrt(n) / stdtrit(n - 1, (1 + level) / 2))
+
+
+def seeds_for_power(sd: float, delta: float, power: float = 0.8, level: float = 0.95,
+                    most: int = 10_000) -> int:
+    """The fewest seeds n whose paired t-interval decides a margin claim with probability
+    ``power`` when the true difference is 0, i.e. lies delta from the margin's boundary:
+    (t_{(1 + level)/2, n-1} + t_{power, n-1}) sd / sqrt(n) <= delta. ``most`` if none below it."""
+    for n in range(2, most):
+        if (stdtrit(n - 1, (1 + level) / 2) + stdtrit(n - 1, power)) * sd / np.sqrt(n) <= delta:
+            return n
+    return most
+
+
+def seeds_needed_table(primary: pd.DataFrame, replicate: pd.DataFrame,
+                       power: float = 0.8) -> pd.DataFrame:
+    """Prospective sample size of the margin claims (C4, C5, C5', E2) present in both seed sets'
+    claims tables: each set's between-seed SD of the paired difference (:func:`seed_sd`, from its
+    CI), pooled (weights n - 1), and the seeds that decide the claim with ``power`` at the margin
+    delta (``-boundary``, ``+boundary`` for C5') when the true difference is 0
+    (:func:`seeds_for_power`)."""
+    keys = ["claim", "measure"]
+    joined = primary.merge(replicate, on=keys, suffixes=("_a", "_b"))
+    rows = []
+    for r in joined[joined.claim.isin(MARGIN_CLAIMS)].itertuples():
+        sd_a, sd_b = (seed_sd(getattr(r, f"ci_lo_{x}"), getattr(r, f"ci_hi_{x}"),
+                              int(getattr(r, f"n_{x}"))) for x in ("a", "b"))
+        n_a, n_b = int(r.n_a), int(r.n_b)
+        pooled = float(np.sqrt(((n_a - 1) * sd_a ** 2 + (n_b - 1) * sd_b ** 2) / (n_a + n_b - 2)))
+        delta = abs(float(r.boundary_a))
+        rows.append(dict(zip(SEEDS_COLUMNS, (r.claim, r.measure, delta, sd_a, n_a, sd_b, n_b,
+                                              pooled, seeds_for_power(pooled, delta, power)))))
+    return pd.DataFrame(rows, columns=list(SEEDS_COLUMNS))
+
+
+def seeds_needed_markdown(table: pd.DataFrame, power: float = 0.8) -> str:
+    lines = [f"| claim | measure | delta | between-seed SD (seeds a, n) | (seeds b, n) | pooled SD | "
+             f"seeds for {power:.0%} power |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in table.itertuples():
+        lines.append(f"| {r.claim} | {r.measure} | {r.delta:.3g} | {r.sd_seeds_a:.3g} ({r.n_seeds_a}) "
+                     f"| {r.sd_seeds_b:.3g} ({r.n_seeds_b}) | {r.sd_pooled:.3g} | "
+                     f"{r.seeds_for_power} |")
+    return "\n".join(lines) + "\n"
+
+
+def margin_sweep(claims: pd.DataFrame, effect: float, fractions: Sequence[float]) -> pd.DataFrame:
+    """The verdicts of the margin claims (C4, C5, C5', E2) of a claims table at other margin
+    fractions: delta = fraction x ``effect`` (the gamma effect, :func:`gamma_effect`), each row's CI
+    decided by its claim's rule at that delta. One row per claim row, a column per fraction."""
+    rows = []
+    for r in claims[claims.claim.isin(MARGIN_CLAIMS)].itertuples():
+        row = {"claim": r.claim, "measure": r.measure, "value": r.value, "ci_lo": r.ci_lo,
+               "ci_hi": r.ci_hi}
+        for fraction in fractions:
+            row[f"{fraction:g}"] = verdict(claim_rules(fraction * effect)[r.claim], r.ci_lo, r.ci_hi)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["claim", "measure", "value", "ci_lo", "ci_hi",
+                                       *(f"{f:g}" for f in fractions)])
 
 
 def table_html(table: pd.DataFrame, title: str, note: str = "") -> str:

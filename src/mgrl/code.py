@@ -22,7 +22,7 @@ ESTIMATOR_MODULES = tuple(sorted(
 PROBE_PACKAGE = tuple(sorted(f"probe.{path.stem}" for path in (PACKAGE_DIR / "probe").glob("*.py")))
 TRAINING_MODULES = ("env", "networks", "losses") + ESTIMATOR_MODULES + ("runs", "agent", "train")
 PROBE_MODULES = TRAINING_MODULES + PROBE_PACKAGE + ("stats",)  # stats: the per-state statistics
-ANALYSIS_MODULES = ("analysis", "stats")
+ANALYSIS_MODULES = ("analysis", "claim_support", "stats")
 
 
 def module_paths(modules: tuple[str, ...], package_dir: str | Path = PACKAGE_DIR) -> list[str]:

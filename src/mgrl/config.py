@@ -31,6 +31,7 @@ from typing import Any, Mapping
 import yaml
 
 from mgrl.estimators import SchemeConfig, validate_scheme
+from mgrl.claim_support import CLAIMS, claim_support
 from mgrl.runs import validate_scheme_name
 from mgrl.settings import META_OPTIMIZERS, ConfigError, setting
 
@@ -220,10 +221,17 @@ class SensitivityConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ClaimsConfig:
-    """Analysis only: settings of the claims table's verdicts."""
+    """Analysis only: which claims the experiment tests and the settings of their verdicts."""
 
-    return_margin: float = setting(0.05, "delta of the C4 equivalence test and of C5, as a fraction "
-                                   "of the a2c baseline's final return", exclusiveMinimum=0)
+    tested: tuple[str, ...] | None = setting(
+        None, "the claims this experiment tests (mgrl.runs.CLAIMS); null: every claim its "
+        "horizons, schemes and sensitivity sweep support. A named claim they cannot support is an "
+        "error", uniqueItems=True, items={"enum": list(CLAIMS)})
+    margin_fraction: float = setting(
+        0.25, "delta of the return claims (C4, C5, C5', E2) as a fraction of the experiment's "
+        "gamma effect: the range (max - min over gamma) of the fixed-gamma a2c runs' mean final "
+        "returns (the a2c baseline and sensitivity.gammas) of the primary seeds; both seed sets "
+        "are decided with it", exclusiveMinimum=0, maximum=1)
     step_cosine_effect: float = setting(0.2, "C1's power target: the rise of the step cosine "
                                         "(K_max vs K_min) a CI should be able to resolve",
                                         exclusiveMinimum=0, maximum=2)
@@ -320,7 +328,18 @@ def config_from_dict(raw: Mapping[str, Any]) -> ExperimentConfig:
                                                 f"{list(cfg.agent.gamma_bounds)}")
     if "replication" in sections:
         check_replication(cfg.seeds, analysis.replication)
+    check_claims(cfg, analysis)
     return cfg
+
+
+def check_claims(cfg: ExperimentConfig, analysis: AnalysisConfig) -> None:
+    """Raise a :class:`ConfigError` naming ``claims.tested`` when it lists a claim that the
+    experiment's horizons, schemes or sensitivity sweep cannot support
+    (:func:`mgrl.runs.claim_support`)."""
+    support = claim_support(cfg, analysis.sensitivity.gammas)
+    for claim in analysis.claims.tested or ():
+        if support[claim] is not None:
+            raise ConfigError("claims.tested", f"{claim} cannot be tested here: {support[claim]}")
 
 
 def analysis_config_from_dict(raw: Mapping[str, Any]) -> AnalysisConfig:

@@ -44,8 +44,8 @@ COLUMNS: dict[str, str] = {
     "meta/grad_lambda": "d meta-loss / d eta_lambda (raw), interval mean; NaN for a2c",
     "meta/grad_norm": "global norm of the applied (learned-only) meta-gradient before clipping, "
                       "interval mean; NaN for a2c",
-    "meta/step_gamma": "|applied change of eta_gamma| per meta-update (the meta-optimiser's step "
-                       "on gamma's logit), interval mean; NaN for a2c",
+    "meta/step_gamma": "absolute applied change of eta_gamma per meta-update (the meta-optimiser's "
+                       "step on gamma's logit), interval mean; NaN for a2c",
     "loss/meta": "meta-loss sum_k w_k L'(theta_k) (bmg: KL(pi_target || pi_theta_K)), interval mean (a2c: L'(theta_0) of each update, the same losses one update later, from the update's own network pass)",
     "meta/outer_advantage_mean": "mean outer advantage A' over the window's validation rollouts "
                                  "(every step of R_1..R_K; a2c: R_0..R_{K-1}), interval mean: the "

@@ -20,6 +20,7 @@ for _set, _seeds in SEED_SETS.items():
         output:
             dataset=f"{_root}/metrics/training.parquet",
             table=f"{_root}/tables/learning.csv",
+            **intervention_tables(_root),
         log:
             f"{LOGS}/aggregate_training{_suffix}.log",
         params:
@@ -30,7 +31,9 @@ for _set, _seeds in SEED_SETS.items():
             "../../envs/mgrl.yaml"
         shell:
             "python -m mgrl aggregate training --config-json {params.config:q} --inputs {input.runs} "
-            "--out {output.dataset} --table {output.table} > {log} 2>&1"
+            "--out {output.dataset} --table {output.table} "
+            + ("{output.intervention} {output.intervention_md} " if intervention_tables(_root) else "")
+            + "> {log} 2>&1"
 
     rule:
         """Concatenate the probes; estimator statistics and variance reduction per (K, scheme)."""
@@ -66,6 +69,8 @@ for _set, _seeds in SEED_SETS.items():
         input:
             training=f"{_root}/metrics/training.parquet",
             probes=f"{_root}/metrics/probe_summary.parquet",
+            # the primary seeds' fixed-gamma runs fix the return margin of both seed sets
+            sensitivity=f"{RESULTS}/tables/gamma_sensitivity.csv",
             code=ANALYSIS_CODE,
         output:
             md=f"{_root}/tables/claims.md",
@@ -86,5 +91,6 @@ for _set, _seeds in SEED_SETS.items():
             "../../envs/mgrl.yaml"
         shell:
             "python -m mgrl claims --config-json {params.config:q} --training {input.training} "
-            "--probe-summary {input.probes} --out-md {output.md} --out-csv {output.csv} "
+            "--probe-summary {input.probes} --sensitivity {input.sensitivity} "
+            "--out-md {output.md} --out-csv {output.csv} "
             "--out-html {output.html} > {log} 2>&1"

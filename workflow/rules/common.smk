@@ -11,6 +11,7 @@ sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 from mgrl.code import ANALYSIS_MODULES, PROBE_MODULES, TRAINING_MODULES, module_paths  # noqa: E402
 from mgrl.config import (ConfigError, analysis_config_from_dict, check_replication,  # noqa: E402
                          config_from_dict, replicate_seeds)
+from mgrl.claim_support import intervention_arms  # noqa: E402
 from mgrl.runs import (BASELINE_SCHEME, distinct_training_runs, resolved,  # noqa: E402
                        run_config, sensitivity_schemes)
 from mgrl.figures import FIGURES, figure_inputs, figures_for  # noqa: E402
@@ -130,8 +131,17 @@ def sensitivity_outputs():
     return [f"{RUNS}/K1/{s}/{g}/metrics.parquet" for s in SENSITIVITY_SCHEMES for g in seed_groups()]
 
 
+def intervention_tables(root):
+    """The intervention table (CSV, Markdown) under ``root``, when the config has intervention
+    arms (:func:`mgrl.runs.intervention_arms`); else none."""
+    if not intervention_arms(CFG):
+        return {}
+    return {"intervention": f"{root}/tables/intervention.csv",
+            "intervention_md": f"{root}/tables/intervention.md"}
+
+
 def final_outputs():
     figures = [f"{RESULTS}/figures/{name}.png" for name in figures_for(CFG)]
     tables = [f"{RESULTS}/tables/{name}" for name in ("claims.md", "claims.csv", "learning.csv",
                                                       "estimators.csv", "variance_reduction.csv")]
-    return figures + tables
+    return figures + tables + list(intervention_tables(RESULTS).values())

@@ -1,7 +1,8 @@
 # Replication on a disjoint seed set: the same experiment trained and probed on the replicate seeds
 # (seeds + replication.seed_offset; the `train` and `probe` rules, other seed groups), aggregated
 # and tabulated under results/<name>/replicate/ (aggregate.smk), and its claims beside the primary
-# ones in results/<name>/tables/claims_replicated.{md,csv}.
+# ones in results/<name>/tables/claims_replicated.{md,csv}, and the seeds each margin claim needs
+# (pooled over both sets) in results/<name>/tables/seeds_needed.{md,csv}.
 # Not part of `all`: `snakemake --cores 2 replicate` asks for it.
 
 
@@ -14,6 +15,8 @@ rule replication:
     output:
         md=f"{RESULTS}/tables/claims_replicated.md",
         csv=f"{RESULTS}/tables/claims_replicated.csv",
+        seeds_md=f"{RESULTS}/tables/seeds_needed.md",
+        seeds_csv=f"{RESULTS}/tables/seeds_needed.csv",
     log:
         f"{LOGS}/replication.log",
     params:
@@ -24,7 +27,8 @@ rule replication:
         "../../envs/mgrl.yaml"
     shell:
         "python -m mgrl replication --config-json {params.config:q} --primary {input.primary} "
-        "--replicate {input.replicate} --out-md {output.md} --out-csv {output.csv} > {log} 2>&1"
+        "--replicate {input.replicate} --out-md {output.md} --out-csv {output.csv} "
+        "--seeds-md {output.seeds_md} --seeds-csv {output.seeds_csv} > {log} 2>&1"
 
 
 rule replicate:
