@@ -750,10 +750,14 @@ def test_the_intervention_table_compares_arms_of_one_meta_optimiser_paired_per_s
                              "meta/step_gamma": steps[scheme] * (1 + seed) * 1e-3})
     table = analysis.intervention_table(pd.DataFrame(rows), 4, arms).set_index(["arm", "base"])
     matched = table.loc[("last_m16", "last_lr")]
-    assert matched["gamma_difference"] == pytest.approx(0.15)
-    assert matched["gamma_lo"] == pytest.approx(0.15) and matched["return_difference"] == 1.0
+    logit = lambda g: np.log(g) - np.log1p(-g)  # noqa: E731
+    lift = np.mean([logit(0.75 + 0.01 * s) - logit(0.6 + 0.01 * s) for s in range(4)])
+    assert matched["gamma_logit_difference"] == pytest.approx(lift)
+    assert matched["arm_gamma_lo"] < matched["arm_gamma"] == pytest.approx(
+        1 / (1 + np.exp(-np.mean([logit(0.75 + 0.01 * s) for s in range(4)]))))
+    assert matched["return_difference"] == 1.0 and matched["return_lo"] == 1.0
     assert matched["step_ratio"] == pytest.approx(1.0)
     assert table.loc[("last_m16", "last"), "step_ratio"] == pytest.approx(2.8)
-    assert table.loc[("sgd_m16", "sgd"), "gamma_difference"] == pytest.approx(0.0, abs=1e-12)
+    assert table.loc[("sgd_m16", "sgd"), "gamma_logit_difference"] == pytest.approx(0.0, abs=1e-12)
     assert (table["seeds"] == 4).all()
     assert "last_m16 - last_lr" in analysis.intervention_markdown(table.reset_index())

@@ -133,11 +133,12 @@ def intervention_pairs(arms: MetaUpdates) -> list[tuple[str, str]]:
 
 def intervention_table(training: pd.DataFrame, horizon: int, arms: MetaUpdates) -> pd.DataFrame:
     """The variance intervention and its controls at K = ``horizon``: per pair (A, B) of
-    :func:`intervention_pairs`, paired per seed, the difference A - B of the final gamma and of the
-    final return (mean, 95% t-CI over seeds), and the ratio of their mean meta-steps on gamma's
-    logit (``meta/step_gamma`` averaged over training; geometric mean over seeds, log-scale CI):
-    whether a lift in gamma comes with a longer step (Adam's step grows with the SNR) or at an
-    equal one. Unit: seeds (independent runs)."""
+    :func:`intervention_pairs`: each arm's final gamma (mean and CI on the logit scale, inside
+    (0, 1)); paired per seed, the difference A - B of the final gamma's logit (a log-odds ratio,
+    unbounded) and of the final return (mean, 95% t-CI over seeds); and the ratio of their mean
+    meta-steps on gamma's logit (``meta/step_gamma`` averaged over training; geometric mean over
+    seeds, log-scale CI): whether a lift in gamma comes with a longer step (Adam's step grows with
+    the SNR) or at an equal one. Unit: seeds (independent runs)."""
     finals = final_returns(training[training.horizon == horizon]).set_index(["scheme", "seed"])
     steps = (training[training.horizon == horizon].groupby(["scheme", "seed"])["meta/step_gamma"]
              .mean())
@@ -148,30 +149,36 @@ def intervention_table(training: pd.DataFrame, horizon: int, arms: MetaUpdates) 
         row = {"horizon": int(horizon), "arm": a, "base": b}
         for name, (m, optimizer, rate) in (("arm", arms[a]), ("base", arms[b])):
             row.update({f"{name}_samples": m, f"{name}_optimizer": optimizer, f"{name}_rate": rate})
-        for column, label in (("final_gamma", "gamma"), ("final_return", "return")):
-            diff = (finals.loc[a, column] - finals.loc[b, column]).dropna()
-            m, lo, hi, n = mean_ci(diff)
+        for name, scheme in (("arm", a), ("base", b)):
+            m, lo, hi, _ = logit_mean_ci(finals.loc[scheme, "final_gamma"])
+            row.update({f"{name}_gamma": m, f"{name}_gamma_lo": lo, f"{name}_gamma_hi": hi})
+        logit = np.log(finals["final_gamma"]) - np.log1p(-finals["final_gamma"])
+        for values, label in ((logit, "gamma_logit"), (finals["final_return"], "return")):
+            m, lo, hi, n = mean_ci((values.loc[a] - values.loc[b]).dropna())
             row.update({f"{label}_difference": m, f"{label}_lo": lo, f"{label}_hi": hi})
         m, lo, hi, _ = log_ratio_ci((steps.loc[a] / steps.loc[b]).dropna())
         row.update({"step_ratio": m, "step_ratio_lo": lo, "step_ratio_hi": hi, "seeds": n})
         rows.append(row)
     columns = ["horizon", "arm", "base", "arm_samples", "arm_optimizer", "arm_rate", "base_samples",
-               "base_optimizer", "base_rate", "gamma_difference", "gamma_lo", "gamma_hi",
-               "return_difference", "return_lo", "return_hi", "step_ratio", "step_ratio_lo",
-               "step_ratio_hi", "seeds"]
+               "base_optimizer", "base_rate", "arm_gamma", "arm_gamma_lo", "arm_gamma_hi",
+               "base_gamma", "base_gamma_lo", "base_gamma_hi", "gamma_logit_difference",
+               "gamma_logit_lo", "gamma_logit_hi", "return_difference", "return_lo", "return_hi",
+               "step_ratio", "step_ratio_lo", "step_ratio_hi", "seeds"]
     return pd.DataFrame(rows, columns=columns)
 
 
 def intervention_markdown(table: pd.DataFrame) -> str:
     """The intervention table as Markdown: one line per pair, differences with their CIs."""
-    lines = ["| K | arm - base | meta-updates (M, optimiser, rate) | final gamma difference | "
-             "final return difference | mean step ratio | seeds |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| K | arm - base | meta-updates (M, optimiser, rate) | final gamma, arm vs base | "
+             "logit gamma difference | final return difference | mean step ratio | seeds |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in table.itertuples():
         lines.append(
             f"| {r.horizon} | {r.arm} - {r.base} | {r.arm_samples}, {r.arm_optimizer}, "
             f"{r.arm_rate:g} vs {r.base_samples}, {r.base_optimizer}, {r.base_rate:g} | "
-            f"{r.gamma_difference:+.3f} [{r.gamma_lo:+.3f}, {r.gamma_hi:+.3f}] | "
+            f"{r.arm_gamma:.2f} [{r.arm_gamma_lo:.2f}, {r.arm_gamma_hi:.2f}] vs "
+            f"{r.base_gamma:.2f} [{r.base_gamma_lo:.2f}, {r.base_gamma_hi:.2f}] | "
+            f"{r.gamma_logit_difference:+.2f} [{r.gamma_logit_lo:+.2f}, {r.gamma_logit_hi:+.2f}] | "
             f"{r.return_difference:+.3f} [{r.return_lo:+.3f}, {r.return_hi:+.3f}] | "
             f"{r.step_ratio:.2f} [{r.step_ratio_lo:.2f}, {r.step_ratio_hi:.2f}] | {r.seeds} |")
     return "\n".join(lines) + "\n"
