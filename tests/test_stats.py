@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
 from mgrl import analysis, stats
+from mgrl.claim_support import claimed_schemes
 from mgrl.config import ConfigError, load_config, config_from_dict
 from mgrl.runs import (averaged_schemes, claim_roles, extra_estimators, meta_samples_of,
                        mixing_schemes, run_config, scheme_aliases, scheme_of,
@@ -501,7 +504,7 @@ def test_averaged_runs_get_the_intervention_rows_not_c3_c4():
 def claims_of(cfg, training, summary):
     """The claims table as ``python -m mgrl claims`` builds it from ``cfg``."""
     averaged = {s: (scheme_of(cfg, s).kind, meta_samples_of(cfg, s)) for s in averaged_schemes(cfg)}
-    return analysis.claims_table(training, summary, list(cfg.schemes), claim_roles(cfg),
+    return analysis.claims_table(training, summary, claimed_schemes(cfg), claim_roles(cfg),
                                  sensitivity=SENSITIVITY, margin_fraction=0.25,
                                  aliases=scheme_aliases(cfg), extra_estimators=extra_estimators(cfg),
                                  averaged=averaged)
@@ -603,10 +606,10 @@ def test_a_single_horizon_gets_no_claim_that_compares_horizons():
     training, summary = synthetic()
     training, summary = (f[f.horizon == 1] for f in (training, summary))
     training, summary = (renamed(f, {"last": "mg"}) for f in (training, summary))
-    extra = (lambda f: f[f.scheme == "uniform"].assign(scheme="bmg"))
-    claims = claims_of(cfg, pd.concat([training, extra(training)]),
-                       pd.concat([summary, extra(summary)]))
-    assert list(claims.claim) == ["E1", "E2"]
+    bmg_training = training[training.scheme == "mg"].assign(scheme="bmg")  # K = 1 has no uniform run
+    bmg_summary = summary[summary.scheme == "uniform"].assign(scheme="bmg")
+    claims = claims_of(cfg, pd.concat([training, bmg_training]), pd.concat([summary, bmg_summary]))
+    assert list(claims.claim) == ["E1", "E2"] and not claims.isna().any().any()
     assert set(claims.measure.str.contains("K=1")) == {True}
 
 
@@ -761,3 +764,56 @@ def test_the_intervention_table_compares_arms_of_one_meta_optimiser_paired_per_s
     assert table.loc[("sgd_m16", "sgd"), "gamma_logit_difference"] == pytest.approx(0.0, abs=1e-12)
     assert (table["seeds"] == 4).all()
     assert "last_m16 - last_lr" in analysis.intervention_markdown(table.reset_index())
+
+
+def test_support_and_rows_agree_when_schemes_run_at_some_horizons_only():
+    """A K-step scheme that runs at K_max only: C1, C2, C5 cannot be tested (support says why),
+    and the claims table, given no K = 1 cells, has no row for them rather than a nan. An averaged
+    scheme that skips K = 1 is A of C5' (the largest M at K_max) but C1' is unsupported."""
+    from mgrl.claim_support import averaged_k_step, claim_support
+
+    base = {"seeds": [0], "horizons": [1, 4], "probe": {"reference_horizon": 4},
+            "sensitivity": {"gammas": [0.99]}}
+    cfg = config_from_dict({**base, "schemes": {"last": {"kind": "last", "horizons": [4]},
+                                                "uniform": {"kind": "uniform"}}})
+    support = claim_support(cfg, [0.99])
+    assert support["C1"] == support["C2"] == "the K-step scheme does not run at K_min"
+    assert support["C5"] == "the K-step scheme does not run at K = 1" and support["C3"] is None
+    training, summary = synthetic()
+    no_k1 = [f[~((f.horizon == 1) & (f.scheme == "last"))] for f in (training, summary)]
+    claims = claims_of(cfg, *no_k1)
+    assert set(claims.claim) == {"C3", "C4"} and not claims.isna().any().any()
+    with pytest.raises(ConfigError, match="claims.tested.*C1 cannot"):
+        config_from_dict({**base, "schemes": {"last": {"kind": "last", "horizons": [4]}},
+                          "claims": {"tested": ["C1"]}})
+    averaged = config_from_dict({**base, "schemes": {
+        "last": {"kind": "last"}, "last_m4": {"kind": "last", "meta_samples": 4},
+        "last_m16": {"kind": "last", "meta_samples": 16, "horizons": [4]}}})
+    assert averaged_k_step(averaged) == "last_m16"
+    support = claim_support(averaged, [0.99])
+    assert support["C5'"] is None
+    assert support["C1'"] == "the averaged scheme last_m16 does not run at K = 1"
+
+
+def test_a_run_config_of_a_scheme_with_several_horizons_reads_back():
+    from mgrl.runs import run_config
+
+    cfg = config_from_dict({"seeds": [0], "horizons": [1, 2, 4], "probe": {"reference_horizon": 4},
+                            "schemes": {"last": {"kind": "last"},
+                                        "last_m4": {"kind": "last", "meta_samples": 4,
+                                                    "horizons": [2, 4]}}})
+    run = run_config(cfg, 4, "last_m4")
+    assert run.schemes["last_m4"].horizons == (4,)
+    assert config_from_dict(run.to_dict()) == run  # valid: the job reads it back
+    assert run_config(run, 4, "last_m4") == run
+    only_4 = config_from_dict({"seeds": [0], "horizons": [1, 2, 4],
+                               "probe": {"reference_horizon": 4},
+                               "schemes": {"last": {"kind": "last"},
+                                           "last_m4": {"kind": "last", "meta_samples": 4,
+                                                       "horizons": [4]}}})
+    assert run_config(only_4, 4, "last_m4").hash() == run.hash()  # more Ks rerun no run
+
+
+def test_the_cli_leaves_the_intervention_controls_out_of_the_claims():
+    cfg = load_config(Path(__file__).resolve().parents[1] / "config" / "intervention.yaml")
+    assert claimed_schemes(cfg) == ["last", "uniform", "last_m16"]

@@ -211,15 +211,15 @@ def _claims(args) -> None:
     from mgrl import analysis
     import pandas as pd
 
-    from mgrl.runs import (averaged_schemes, claim_roles, extra_estimators, intervention_schemes,
-                           meta_samples_of, scheme_aliases, scheme_of)
+    from mgrl.claim_support import claimed_schemes
+    from mgrl.runs import (averaged_schemes, claim_roles, extra_estimators, meta_samples_of,
+                           scheme_aliases, scheme_of)
     from mgrl.io import read_parquet, write_text_atomic
 
     cfg, analysis_cfg = _load(args)
     averaged = {s: (scheme_of(cfg, s).kind, meta_samples_of(cfg, s)) for s in averaged_schemes(cfg)}
-    controls = set(intervention_schemes(cfg)) - set(averaged)  # compared in the intervention table
     claims = analysis.claims_table(read_parquet(args.training), read_parquet(args.probe_summary),
-                                   [s for s in cfg.schemes if s not in controls], claim_roles(cfg),
+                                   claimed_schemes(cfg), claim_roles(cfg),
                                    sensitivity=pd.read_csv(args.sensitivity) if args.sensitivity
                                    else None,
                                    margin_fraction=analysis_cfg.claims.margin_fraction,

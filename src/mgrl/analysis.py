@@ -413,10 +413,12 @@ class ClaimContext:
                 and self.roles[r] in self.schemes and self.roles[r] not in self.extra_estimators]
 
     def averaged_k_step(self) -> str | None:
-        """A, the averaged run of the K-step kind with the largest M (``averaged`` order breaks
-        ties), when the K-step scheme was trained at K_max; else None."""
+        """A, the averaged run of the K-step kind trained at K_max with the largest M
+        (``averaged`` order breaks ties; as :func:`mgrl.claim_support.averaged_k_step`), when the
+        K-step scheme was trained at K_max; else None."""
         k = self.k_step
-        candidates = [s for s, (kind, _) in self.averaged.items() if claim_role(kind) == K_STEP]
+        candidates = [s for s, (kind, _) in self.averaged.items() if claim_role(kind) == K_STEP
+                      and (self.k_max, s) in self.trained]
         if k is None or not candidates or (self.k_max, k) not in self.trained:
             return None
         return max(candidates, key=lambda s: self.averaged[s][1])  # the first of the largest M
@@ -644,7 +646,9 @@ def claims_table(training: pd.DataFrame, summary: pd.DataFrame, schemes: Sequenc
     wanted = set(CLAIMS if tested is None else tested)
     if not np.isfinite(ctx.delta):
         wanted -= set(MARGIN_CLAIMS)
-    return pd.DataFrame([r for r in rows if r["claim"] in wanted], columns=list(CLAIM_COLUMNS))
+    # A comparison whose cells were not trained or probed has no data: no row, not a nan.
+    rows = [r for r in rows if r["claim"] in wanted and r["n"] > 0 and np.isfinite(r["value"])]
+    return pd.DataFrame(rows, columns=list(CLAIM_COLUMNS))
 
 
 def claims_markdown(claims: pd.DataFrame) -> str:
@@ -738,7 +742,10 @@ def seeds_for_power(sd: float, delta: float, power: float = 0.8, level: float = 
                     most: int = 10_000) -> int:
     """The fewest seeds n whose paired t-interval decides a margin claim with probability
     ``power`` when the true difference is 0, i.e. lies delta from the margin's boundary:
-    (t_{(1 + level)/2, n-1} + t_{power, n-1}) sd / sqrt(n) <= delta. ``most`` if none below it."""
+    (t_{(1 + level)/2, n-1} + t_{power, n-1}) sd / sqrt(n) <= delta (the usual approximation to
+    the noncentral-t power; slightly conservative). ``most`` if none below it."""
+    if not (np.isfinite(sd) and np.isfinite(delta) and delta > 0):
+        raise ValueError(f"seeds_for_power needs a finite sd and delta > 0, got {sd}, {delta}")
     for n in range(2, most):
         if (stdtrit(n - 1, (1 + level) / 2) + stdtrit(n - 1, power)) * sd / np.sqrt(n) <= delta:
             return n
@@ -756,9 +763,11 @@ def seeds_needed_table(primary: pd.DataFrame, replicate: pd.DataFrame,
     joined = primary.merge(replicate, on=keys, suffixes=("_a", "_b"))
     rows = []
     for r in joined[joined.claim.isin(MARGIN_CLAIMS)].itertuples():
+        n_a, n_b = int(r.n_a), int(r.n_b)
+        if min(n_a, n_b) < 2:  # no between-seed SD from a single seed
+            continue
         sd_a, sd_b = (seed_sd(getattr(r, f"ci_lo_{x}"), getattr(r, f"ci_hi_{x}"),
                               int(getattr(r, f"n_{x}"))) for x in ("a", "b"))
-        n_a, n_b = int(r.n_a), int(r.n_b)
         pooled = float(np.sqrt(((n_a - 1) * sd_a ** 2 + (n_b - 1) * sd_b ** 2) / (n_a + n_b - 2)))
         delta = abs(float(r.boundary_a))
         rows.append(dict(zip(SEEDS_COLUMNS, (r.claim, r.measure, delta, sd_a, n_a, sd_b, n_b,

@@ -36,45 +36,66 @@ def intervention_arms(cfg: ExperimentConfig) -> dict[str, tuple[int, str, float]
     return {s: meta_update_identity(cfg, s) for s in cfg.schemes if s == k or s in arms}
 
 
+def averaged_k_step(cfg: ExperimentConfig) -> str | None:
+    """A of C5' and C1': among the averaged schemes (:func:`mgrl.runs.averaged_schemes`) of the
+    K-step kind that run at K_max, the one with the largest M (the first in config order among
+    equals); None without one."""
+    k_max = max(cfg.horizons)
+    candidates = [s for s in averaged_schemes(cfg) if claim_role(cfg.schemes[s].kind) == "k_step"
+                  and exists_at(cfg.schemes[s], k_max)]
+    return max(candidates, key=lambda s: meta_update_identity(cfg, s)[0], default=None)
+
+
 def claim_support(cfg: ExperimentConfig, sensitivity_gammas: Sequence[float] = ()) -> dict:
     """Claim (:data:`CLAIMS`) -> None if the experiment can test it, else why not: what its
-    horizons, schemes (by role and kind, :func:`claim_roles`) and fixed-gamma runs (the a2c
-    baseline at ``agent.gamma_init`` and ``sensitivity_gammas``) provide. A claim it cannot test
-    gets no row in its claims table, and naming it in ``claims.tested`` is an error."""
+    horizons, schemes (by role and kind, :func:`mgrl.runs.claim_roles`, and where each runs) and
+    fixed-gamma runs (the a2c baseline at ``agent.gamma_init`` and ``sensitivity_gammas``)
+    provide. A claim it cannot test gets no row in its claims table, and naming it in
+    ``claims.tested`` is an error."""
     roles = claim_roles(cfg)
     k = roles.get("k_step")
-    k_max = max(cfg.horizons)
+    k_min, k_max = min(cfg.horizons), max(cfg.horizons)
     aliases = scheme_aliases(cfg)
-    multi = len(cfg.horizons) > 1
+
+    def runs_at(scheme: str | None, horizon: int) -> bool:
+        return scheme is not None and exists_at(cfg.schemes[scheme], horizon)
+
     fixed = {float(cfg.agent.gamma_init), *(float(g) for g in sensitivity_gammas)}
     margin = None if len(fixed) > 1 else ("its return margin is a fraction of the gamma effect, "
                                           "and only one fixed gamma is trained (set "
                                           "sensitivity.gammas)")
-    no_k = "no scheme of the K-step kind (last)"
-    mixing = [s for s in mixing_schemes(cfg) if s != k and exists_at(cfg.schemes[s], k_max)
+    no_k = "no scheme of the K-step kind (last) at K_max" if k is None or not runs_at(k, k_max) \
+        else None
+    mixing = [s for s in mixing_schemes(cfg) if s != k and runs_at(s, k_max)
               and aliases.get((k_max, s)) != k]
-    averaged = [s for s in averaged_schemes(cfg) if claim_role(cfg.schemes[s].kind) == "k_step"
-                and exists_at(cfg.schemes[s], k_max)]
-    extra = extra_estimators(cfg)
-    bases = [roles[r] for r in ("k_step", "mixing") if r in roles and roles[r] not in extra]
-    k_at_1 = k is not None and 1 in cfg.horizons and exists_at(cfg.schemes[k], 1)
+    top = averaged_k_step(cfg)
+    extra = [s for s in extra_estimators(cfg) if runs_at(s, k_max)]
+    bases = [roles[r] for r in ("k_step", "mixing") if r in roles and roles[r] not in extra
+             and runs_at(roles[r], k_max)]
     why = {
-        "C1": no_k if k is None else None if multi else "a single horizon: nothing to compare",
-        "C3": no_k if k is None else None if mixing else "no mixing scheme beside the K-step one",
-        "C5": (no_k if k is None else "K_max = 1" if k_max == 1 else None if k_at_1
-               else "the K-step scheme does not run at K = 1"),
-        "C5'": (no_k if k is None else None if averaged
-                else "no scheme of the K-step kind averages M > 1 samples at K_max"),
-        "E1": ("no extra estimator (bmg, or another outer critic)" if not extra
-               else None if bases else "no K-step or mixing scheme to compare with"),
+        "C1": no_k or ("a single horizon: nothing to compare" if k_min == k_max
+                       else None if runs_at(k, k_min) else "the K-step scheme does not run at K_min"),
+        "C3": no_k or (None if mixing else "no mixing scheme beside the K-step one at K_max"),
+        "C5": no_k or ("K_max = 1" if k_max == 1 else None if runs_at(k, 1)
+                       else "the K-step scheme does not run at K = 1"),
+        "C5'": no_k or (None if top else "no scheme of the K-step kind averages more samples at "
+                                         "K_max"),
+        "E1": ("no extra estimator (bmg, or another outer critic) at K_max" if not extra
+               else None if bases else "no K-step or mixing scheme to compare with at K_max"),
     }
     why["C2"] = why["C1"]
     why["C4"] = why["C3"] or margin
     why["C5d"] = why["C5"]
     why["C5"] = why["C5"] or margin
-    why["C1'"] = why["C5'"] or (None if k_max != 1 and 1 in cfg.horizons and any(
-        exists_at(cfg.schemes[s], 1) for s in averaged) else "the averaged scheme does not run at "
-                                                              "K = 1 and K_max")
+    why["C1'"] = why["C5'"] or ("K_max = 1" if k_max == 1 else None if runs_at(top, 1)
+                                else f"the averaged scheme {top} does not run at K = 1")
     why["C5'"] = why["C5'"] or margin
     why["E2"] = why["E1"] or margin
     return {claim: why[claim] for claim in CLAIMS}
+
+
+def claimed_schemes(cfg: ExperimentConfig) -> list[str]:
+    """The schemes the claims table compares, in config order: all but the intervention's
+    controls (schemes with another meta-optimiser or rate: the intervention table compares them)."""
+    controls = set(intervention_schemes(cfg)) - set(averaged_schemes(cfg))
+    return [s for s in cfg.schemes if s not in controls]

@@ -224,7 +224,7 @@ class ClaimsConfig:
     """Analysis only: which claims the experiment tests and the settings of their verdicts."""
 
     tested: tuple[str, ...] | None = setting(
-        None, "the claims this experiment tests (mgrl.runs.CLAIMS); null: every claim its "
+        None, "the claims this experiment tests (mgrl.claim_support.CLAIMS); null: every claim its "
         "horizons, schemes and sensitivity sweep support. A named claim they cannot support is an "
         "error", uniqueItems=True, items={"enum": list(CLAIMS)})
     margin_fraction: float = setting(
@@ -335,7 +335,7 @@ def config_from_dict(raw: Mapping[str, Any]) -> ExperimentConfig:
 def check_claims(cfg: ExperimentConfig, analysis: AnalysisConfig) -> None:
     """Raise a :class:`ConfigError` naming ``claims.tested`` when it lists a claim that the
     experiment's horizons, schemes or sensitivity sweep cannot support
-    (:func:`mgrl.runs.claim_support`)."""
+    (:func:`mgrl.claim_support.claim_support`)."""
     support = claim_support(cfg, analysis.sensitivity.gammas)
     for claim in analysis.claims.tested or ():
         if support[claim] is not None:

@@ -130,11 +130,11 @@ def meta_update_identity(cfg: ExperimentConfig, name: str) -> tuple:
 
 
 def averaged_schemes(cfg: ExperimentConfig) -> list[str]:
-    """Schemes whose runs average M > 1 meta-gradient samples (:func:`meta_samples_of`) with the
-    experiment's meta-optimiser and rate, in config order: the variance intervention (claims C5',
-    C1'), not estimators of their own."""
+    """Schemes whose runs average more meta-gradient samples (:func:`meta_samples_of`) than the
+    experiment's ``meta.samples``, with its meta-optimiser and rate, in config order: the variance
+    intervention (claims C5', C1'), not estimators of their own."""
     own = (cfg.meta.optimizer, float(cfg.meta.learning_rate))
-    return [name for name in cfg.schemes if meta_samples_of(cfg, name) > 1
+    return [name for name in cfg.schemes if meta_samples_of(cfg, name) > cfg.meta.samples
             and meta_update_identity(cfg, name)[1:] == own]
 
 
@@ -143,8 +143,7 @@ def intervention_schemes(cfg: ExperimentConfig) -> list[str]:
     samples, another optimiser or learning rate), in config order: the averaged schemes and the
     intervention's controls, not estimators of their own."""
     default = (int(cfg.meta.samples), cfg.meta.optimizer, float(cfg.meta.learning_rate))
-    return [name for name in cfg.schemes if meta_update_identity(cfg, name) != default
-            or meta_samples_of(cfg, name) > 1]
+    return [name for name in cfg.schemes if meta_update_identity(cfg, name) != default]
 
 
 def sample_identity(cfg: ExperimentConfig, name: str, horizon: int) -> tuple:
@@ -245,6 +244,8 @@ def run_config(cfg: ExperimentConfig, horizon: int, name: str,
     if is_baseline(name) and horizon != 1:
         raise ConfigError("horizon", f"the '{name}' baseline has K = 1, got {horizon}")
     scheme = scheme_of(cfg, name)
+    if scheme.horizons is not None:  # the run's own K: valid in its one-K config, idempotent
+        scheme = dataclasses.replace(scheme, horizons=(int(horizon),))
     agent = dataclasses.replace(cfg.agent, outer_critic=uses_outer_critic(cfg, name))
     gamma = sensitivity_gamma(name)
     if gamma is not None:

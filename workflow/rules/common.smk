@@ -133,7 +133,7 @@ def sensitivity_outputs():
 
 def intervention_tables(root):
     """The intervention table (CSV, Markdown) under ``root``, when the config has intervention
-    arms (:func:`mgrl.runs.intervention_arms`); else none."""
+    arms (:func:`mgrl.claim_support.intervention_arms`); else none."""
     if not intervention_arms(CFG):
         return {}
     return {"intervention": f"{root}/tables/intervention.csv",
