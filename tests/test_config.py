@@ -96,3 +96,22 @@ def test_shipped_config_is_valid():
     root = Path(__file__).resolve().parents[1]
     cfg = load_config(root / "config.yaml")
     assert len(cfg.seeds) >= 1 and len(cfg.horizons) >= 1
+
+
+def test_rmsprop_settings_reach_the_inner_optimiser():
+    """agent.rmsprop_decay and rmsprop_eps (the authors': 0.9, 1e-8 inside the square root) are
+    what optax's rmsprop gets; the defaults keep 0.99 and 1e-5."""
+    import jax.numpy as jnp
+    import optax
+
+    from mgrl.agent import make_inner_optimizer
+    from mgrl.config import AgentConfig
+
+    params, grads = {"w": jnp.zeros(3)}, {"w": jnp.asarray([1e-3, -2.0, 0.5])}
+    for kwargs, (decay, eps) in (({}, (0.99, 1e-5)),
+                                 ({"rmsprop_decay": 0.9, "rmsprop_eps": 1e-8}, (0.9, 1e-8))):
+        ours = make_inner_optimizer(AgentConfig(optimizer="rmsprop", learning_rate=5e-4, **kwargs))
+        theirs = optax.rmsprop(5e-4, decay=decay, eps=eps, eps_in_sqrt=True)
+        got, _ = ours.update(grads, ours.init(params), params)
+        want, _ = theirs.update(grads, theirs.init(params), params)
+        assert jnp.array_equal(got["w"], want["w"])

@@ -1,4 +1,5 @@
-"""The Discounting Chain from gymnax against bsuite's definition, written out here in plain Python.
+"""The environments against their definitions: the Discounting Chain from gymnax against bsuite's,
+written out here in plain Python; unmasked Snake against the pinned Jumanji's own step.
 
 bsuite (bsuite/environments/discounting_chain.py): the action at time 0 picks the context c; time
 then advances by one per step; the reward is rewards[c] on the step that makes time equal
@@ -93,3 +94,41 @@ def test_exact_value_is_the_discounted_return_of_bsuite_episodes():
     start[0] = 1.0
     np.testing.assert_allclose(float(env.exact_value(jnp.asarray(start), jnp.asarray(probs), gamma)),
                                float(np.dot(probs, returns)), rtol=1e-5)
+
+
+def test_an_illegal_snake_move_ends_the_episode_as_jumanjis_step_says():
+    """Unmasked (the authors' task): a move into a wall or the body ends the episode exactly as the
+    pinned Jumanji's own ``step`` decides (``done = ~is_valid | ...``), with its reward; the
+    environment then restarts, and the recorded episode return and length are the episode's."""
+    from jumanji.environments import Snake
+
+    cfg = tiny_config(env={"num_rows": 5, "num_cols": 5, "time_limit": 50, "num_envs": 8}).env
+    env = make_env(cfg)
+    snake = Snake(num_rows=5, num_cols=5, time_limit=50)
+    carry = jax.jit(env.reset, static_argnums=1)(jax.random.PRNGKey(3), 8)
+    illegal = np.argmin(np.asarray(carry.action_mask), axis=1)  # a masked move where there is one
+    has_illegal = ~np.asarray(carry.action_mask).all(axis=1)
+    assert has_illegal.any()  # some heads start on the border
+    carry2, tr = jax.jit(env.step)(carry, jnp.asarray(illegal, jnp.int32))
+    for b in np.flatnonzero(has_illegal):
+        state_b = jax.tree.map(lambda x: x[b], carry.env_state)
+        _, ts = snake.step(state_b, jnp.int32(illegal[b]))
+        assert bool(ts.last()) and float(ts.discount) == 0.0  # Jumanji: a termination
+        assert float(tr.done[b]) == 1.0 and float(tr.reward[b]) == float(ts.reward)
+        assert float(tr.completed_length[b]) == 1.0  # one step, then the end
+        assert float(carry2.episode_length[b]) == 0.0  # the next episode has begun
+        assert np.asarray(carry2.action_mask[b]).dtype == bool
+
+
+def test_an_unmasked_policy_gives_every_move_positive_probability():
+    from mgrl.config import NetworkConfig
+    from mgrl.networks import make_actor_critic
+
+    grid = jax.random.uniform(jax.random.PRNGKey(0), (3, 5, 5, 5))
+    mask = jnp.ones((3, 4), bool).at[:, 1].set(False)
+    for mask_illegal in (True, False):
+        net = make_actor_critic(NetworkConfig((4,), 2, (8,), (8,), mask_illegal=mask_illegal))
+        params = net.init(jax.random.PRNGKey(1), grid, mask)
+        probs = np.asarray(jax.nn.softmax(net.apply(params, grid, mask)[0]))
+        assert (probs[:, 1] > 1e-3).all() != mask_illegal  # the illegal move: 0 only when masked
+        assert (probs[:, [0, 2, 3]] > 1e-3).all()

@@ -188,14 +188,17 @@ def test_stopping_gradient_on_the_whole_target_would_zero_the_meta_gradient(tiny
     assert np.all(real != 0)
 
 
-def test_matmul_convolution_equals_haiku_conv2d():
-    """The fast CPU convolution has hk.Conv2D's parameters and outputs (and gradients)."""
+@pytest.mark.parametrize("strides, padding", [((), "VALID"), ((2, 1), "SAME")])
+def test_matmul_convolution_equals_haiku_conv2d(strides, padding):
+    """The fast CPU convolution has hk.Conv2D's parameters and outputs (and gradients): VALID at
+    stride 1 (this project's), and SAME with strides 2 then 1 (the authors' torso: 6x6 -> 3x3)."""
 
     from mgrl.config import NetworkConfig
     from mgrl.networks import make_actor_critic
 
-    fast = make_actor_critic(NetworkConfig((3, 5), 2, (8,), (8,), conv_impl="matmul"))
-    slow = make_actor_critic(NetworkConfig((3, 5), 2, (8,), (8,), conv_impl="xla"))
+    geometry = {"conv_strides": strides, "conv_padding": padding}
+    fast = make_actor_critic(NetworkConfig((3, 5), 2, (8,), (8,), conv_impl="matmul", **geometry))
+    slow = make_actor_critic(NetworkConfig((3, 5), 2, (8,), (8,), conv_impl="xla", **geometry))
     grid = jax.random.uniform(jax.random.PRNGKey(0), (7, 6, 6, 5))
     mask = jnp.ones((7, 4), bool).at[:, 1].set(False)
     # jitted (one program each): run op by op, Haiku's init and apply compile ~150 tiny programs

@@ -79,7 +79,8 @@ def make_inner_optimizer(cfg: AgentConfig) -> optax.GradientTransformation:
     """The inner optimiser; rmsprop and adam keep the square root differentiable at zero second
     moment."""
     if cfg.optimizer == "rmsprop":
-        return optax.rmsprop(cfg.learning_rate, decay=0.99, eps=1e-5, eps_in_sqrt=True)
+        return optax.rmsprop(cfg.learning_rate, decay=cfg.rmsprop_decay, eps=cfg.rmsprop_eps,
+                             eps_in_sqrt=True)
     if cfg.optimizer == "adam":
         return optax.adam(cfg.learning_rate, eps=1e-8, eps_root=1e-12)
     if cfg.optimizer == "sgd":

@@ -79,6 +79,16 @@ class NetworkConfig:
     conv_impl: str = setting("matmul", "matmul: 2x2 convolutions as shifted slices and one matmul "
                              "(fast inside lax.scan on CPU, same parameters); xla: hk.Conv2D",
                              enum=["matmul", "xla"])
+    conv_strides: tuple[int, ...] = setting((), "stride of each convolution (one per conv_channels "
+                                            "entry); empty: 1 for every convolution",
+                                            items={"minimum": 1})
+    conv_padding: str = setting("VALID", "VALID (no padding) or SAME (zero padding that keeps "
+                                "ceil(size / stride) rows and columns, Haiku's default)",
+                                enum=["VALID", "SAME"])
+    mask_illegal: bool = setting(True, "illegal moves (into a wall or the body) get a -1e9 logit, "
+                                 "so the snake dies only when trapped; false: the policy samples "
+                                 "all 4 moves and an illegal one ends the episode, as Jumanji's "
+                                 "step does (the authors' task, [2022])")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +96,10 @@ class AgentConfig:
     """Inner A2C learner: loss = pg_coef*PG + value_coef*TD - entropy_coef*entropy."""
 
     optimizer: str = setting("rmsprop", "inner optimiser", enum=list(OPTIMIZERS))
+    rmsprop_decay: float = setting(0.99, "rmsprop only: decay of the second-moment average",
+                                   exclusiveMinimum=0, exclusiveMaximum=1)
+    rmsprop_eps: float = setting(1e-5, "rmsprop only: eps added inside the square root",
+                                 exclusiveMinimum=0)
     learning_rate: float = setting(5e-4, "inner learning rate", exclusiveMinimum=0)
     pg_coef: float = setting(1.0, "weight of the policy-gradient term", minimum=0)
     value_coef: float = setting(0.5, "weight of the critic's TD(lambda) term", minimum=0)
@@ -372,6 +386,9 @@ def validate(cfg: ExperimentConfig) -> None:
     else:
         check(not n.conv_channels, "network.conv_channels",
               f"env.name {e.name} has a vector observation: convolutions need Snake's grid (set [])")
+    check(not n.conv_strides or len(n.conv_strides) == len(n.conv_channels), "network.conv_strides",
+          f"must give one stride per convolution ({len(n.conv_channels)}) or none, got "
+          f"{list(n.conv_strides)}")
     low, high = (a.gamma_bounds + (0.0, 1.0))[:2]
     check(len(a.gamma_bounds) == 2 and low < high, "agent.gamma_bounds",
           f"must be [low, high] with low < high, got {list(a.gamma_bounds)}")
