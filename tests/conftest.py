@@ -136,7 +136,7 @@ def pytest_terminal_summary(terminalreporter):
 # its scenario runs in the background from the end of collection on, and the test only checks
 # what it recorded.
 LONGEST_FIRST = ("test_pipeline.py", "test_train.py", "test_learning.py", "test_kill_resume.py",
-                 "test_estimators.py", "test_meta_samples.py", "test_forward_mode.py",
+                 "test_estimators.py", "test_meta_samples.py", "test_evaluation.py", "test_forward_mode.py",
                  "test_meta_gradient.py", "test_probe.py", "test_outer_critic_training.py",
                  "test_workflow.py", "test_stats.py", "test_consistency.py", "test_gae.py")
 

@@ -20,7 +20,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 ESTIMATOR_MODULES = tuple(sorted(
     f"estimators.{path.stem}" for path in (PACKAGE_DIR / "estimators").glob("*.py")))
 PROBE_PACKAGE = tuple(sorted(f"probe.{path.stem}" for path in (PACKAGE_DIR / "probe").glob("*.py")))
-TRAINING_MODULES = ("env", "networks", "losses") + ESTIMATOR_MODULES + ("runs", "agent", "train")
+TRAINING_MODULES = (("env", "networks", "losses") + ESTIMATOR_MODULES
+                    + ("runs", "agent", "evaluation", "train"))
 PROBE_MODULES = TRAINING_MODULES + PROBE_PACKAGE + ("stats",)  # stats: the per-state statistics
 ANALYSIS_MODULES = ("analysis", "claim_support", "stats")
 

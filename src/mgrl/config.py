@@ -163,6 +163,12 @@ class TrainConfig:
     checkpoint_every: int = setting(1, "intervals between checkpoints", minimum=1)
     dtype: str = setting("float32", "float dtype of parameters and losses (float64: gradient checks)",
                          enum=["float32", "float64"])
+    eval_episodes: int = setting(0, "fresh episodes evaluated after every interval, greedy and "
+                                 "sampled (columns eval/return_greedy, eval/return_sampled; NaN "
+                                 "with 0), on a key stream of their own: training is unchanged",
+                                 minimum=0)
+    eval_max_steps: int = setting(500, "steps an evaluation episode may last (Snake's time limit "
+                                  "ends it by then at the default)", minimum=1)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -57,6 +57,11 @@ COLUMNS: dict[str, str] = {
     "loss/outer_value": "outer critic's TD(lambda') term with gamma', lambda' (agent.outer_critic), "
                         "interval mean; NaN without an outer critic",
     "policy/entropy": "mean policy entropy (nats) on the inner rollouts",
+    "eval/return_greedy": "mean return of train.eval_episodes fresh episodes after the interval, "
+                          "acting greedily (argmax), on keys apart from training's; NaN when "
+                          "train.eval_episodes is 0",
+    "eval/return_sampled": "the same episodes' resets, acting by sampling the policy; NaN when "
+                           "train.eval_episodes is 0",
     "perf/env_steps_per_s": "environment steps per second of wall time in this interval, all seeds "
                             "of the job (excludes compilation)",
     "perf/interval_seconds": "wall time of the interval's compiled call",

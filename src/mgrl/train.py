@@ -34,6 +34,7 @@ from mgrl.code import TRAINING_MODULES, code_hash
 from mgrl.config import ExperimentConfig, SchemeConfig, stable_hash
 from mgrl.estimators import estimator_of, program_identity, scheme_weights
 from mgrl.runs import run_config, scheme_of
+from mgrl.evaluation import METRICS as EVAL_METRICS, evaluation_key, make_evaluator
 from mgrl.env import make_env
 from mgrl.networks import make_actor_critic
 
@@ -194,6 +195,21 @@ def _all_finite(m: dict) -> np.ndarray:
     return ok
 
 
+def _evaluator(cfg: ExperimentConfig, agent: MetaGradientAgent):
+    """``evaluate(state, seeds, interval) -> {metric: [S]}``: each seed's evaluation
+    (:mod:`mgrl.evaluation`, its own keys) with ``train.eval_episodes`` episodes, NaN with none."""
+    if cfg.train.eval_episodes == 0:
+        return lambda state, seeds, interval: {k: np.full(len(seeds), np.nan) for k in EVAL_METRICS}
+    run = jax.jit(jax.vmap(make_evaluator(agent.env, agent.network, cfg.train.eval_episodes,
+                                          cfg.train.eval_max_steps)))
+
+    def evaluate(state, seeds, interval):
+        keys = jnp.stack([evaluation_key(seed, interval) for seed in seeds])
+        return jax.device_get(run(state.params, keys))
+
+    return evaluate
+
+
 def checkpoint_dir(out_dir: str | Path, config_hash: str, training_code_hash: str | None = None) -> Path:
     """``out_dir/checkpoints/<config hash>-<code hash>``: a run resumes only from checkpoints of
     the same settings *and* the same training code (default: the code as it is now)."""
@@ -244,6 +260,7 @@ def run_training(
              identity["run"], compile_s, trainer.env_steps_per_interval)
 
     total = cfg.train.num_intervals
+    evaluate = _evaluator(cfg, trainer.program.agent)
     bar = _progress(identity["run"], start, total, progress)
     done_here = 0
     for interval in range(start + 1, total + 1):
@@ -251,6 +268,7 @@ def run_training(
         state, m = compiled(state, trainer.weights)
         m = jax.device_get(m)
         seconds = time.perf_counter() - t
+        m.update(evaluate(state, seeds, interval))
         finite = _all_finite(m)
         if not finite.all():
             bad = [s for s, ok in zip(seeds, finite) if not ok]
