@@ -92,7 +92,7 @@ def make_meta_optimizer(cfg: MetaConfig) -> optax.GradientTransformation:
     """Global-norm clip, then the meta-optimiser: Adam (its step ~ lr m/sqrt(v) does not scale with
     the gradient) or SGD (step = lr x clipped gradient)."""
     if cfg.optimizer == "adam":
-        step = optax.adam(cfg.learning_rate)
+        step = optax.adam(cfg.learning_rate, eps_root=cfg.adam_eps_root)
     elif cfg.optimizer == "sgd":
         step = optax.sgd(cfg.learning_rate)
     else:

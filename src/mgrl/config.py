@@ -137,6 +137,8 @@ class MetaConfig:
                              "with M)", enum=list(META_OPTIMIZERS))
     clip_norm: float = setting(0.1, "global-norm clip of the meta-gradient before the "
                                "meta-optimiser", exclusiveMinimum=0)
+    adam_eps_root: float = setting(0.0, "adam only: eps added inside the square root of the "
+                                   "meta-optimiser's second moment ([2022]: 1e-8)", minimum=0)
     remat: bool = setting(False, "jax.checkpoint each inner step: reverse-mode memory ~O(1) in K, "
                           "~1.3x compute")
     gradient: str = setting("reverse", "how the meta-gradient is computed: reverse (backpropagation "
