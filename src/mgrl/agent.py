@@ -39,7 +39,8 @@ from mgrl.losses import (LossCoefficients, Rollout, a2c_loss_from_outputs, criti
                          outer_pg_from_logits, outer_value_loss, rollout_outputs)
 from mgrl.networks import ActorCritic
 
-Eta = dict[str, chex.Array]  # {"gamma": logit, "lambda": logit}, scalars
+Eta = dict[str, chex.Array]
+VALIDATION_KEYS = 1 << 20  # fold_in offset of the validation rollouts' keys (meta.validation fresh)  # {"gamma": logit, "lambda": logit}, scalars
 
 
 class AgentState(NamedTuple):
@@ -138,6 +139,7 @@ class MetaGradientAgent:
         self.forward_mode = meta_cfg.gradient == "forward"
         self.meta_samples = int(meta_cfg.samples)
         self.whole_window_samples = meta_cfg.sample_window == "whole"
+        self.fresh_validation = meta_cfg.validation == "fresh" and self.meta_learning
 
     # ---------------------------------------------------------------------------------- state --
 
@@ -287,18 +289,29 @@ class MetaGradientAgent:
                 logits)
 
     def inner_steps(self, gamma, lambda_, carry, key: chex.PRNGKey, steps: chex.Array,
-                     scan_advantages: chex.Array | None):
+                     scan_advantages: chex.Array | None, fresh: bool = False):
         """Inner updates k in ``steps`` [n] (a ``lax.scan``): update theta_k on R_k, then collect
-        R_{k+1} with ``fold_in(key, k)``. carry = (params, inner opt state, env carry, rollout);
-        returns (carry, per-step aux [n])."""
+        R_{k+1} with ``fold_in(key, k)``. With ``fresh``, theta_{k+1} first collects a validation
+        rollout V_{k+1} (``fold_in(key, VALIDATION_KEYS + k)``) and the step's outer loss is
+        l_{k+1} = L'(theta_{k+1}; V_{k+1}) (advantages: ``scan_advantages[k]`` if given).
+        carry = (params, inner opt state, env carry, rollout); returns (carry, per-step aux [n])."""
 
         def inner_step(carry, inputs):
             k, advantages_k = inputs
             params, opt_state, env_carry, rollout = carry
             params, opt_state, aux = self.inner_update(params, opt_state, rollout, gamma, lambda_,
-                                                       advantages_k)
+                                                       None if fresh else advantages_k)
+            collected = []
+            if fresh:
+                env_carry, validation = self.collect(
+                    params, env_carry, jax.random.fold_in(key, VALIDATION_KEYS + k))
+                aux["outer"], aux["outer_advantages"], _ = self.final_outer(
+                    params, validation, advantages_k, gamma)
+                collected.append(validation.transitions)
             env_carry, rollout = self.collect(params, env_carry, jax.random.fold_in(key, k))
-            tr = rollout.transitions
+            collected.append(rollout.transitions)
+            tr = collected[0] if len(collected) == 1 else jax.tree.map(
+                lambda *x: jnp.concatenate(x), *collected)  # [T or 2T, B]
             aux["episodes"] = jnp.sum(tr.done)
             aux["return_sum"] = jnp.sum(tr.completed_return)
             aux["length_sum"] = jnp.sum(tr.completed_length).astype(jnp.float32)
@@ -364,6 +377,11 @@ class MetaGradientAgent:
         """
         gamma, lambda_ = self.hyper_parameters(eta)
         K = horizon
+        init = (state.params, state.inner_opt_state, state.env, state.rollout)
+        if self.fresh_validation and final_outer:  # step k computes l_{k+1} on V_{k+1}
+            (params, opt_state, env_carry, rollout), aux = self.inner_steps(
+                gamma, lambda_, init, key, jnp.arange(K), outer_advantages, fresh=True)
+            return params, opt_state, env_carry, rollout, aux
         # Step k computes l_k: it gets A'_k, i.e. the given A'_1..A'_K shifted by one (l_0 is
         # never part of a differentiated meta-loss, so its coefficients are unused zeros).
         scan_advantages = None
@@ -372,7 +390,6 @@ class MetaGradientAgent:
                 [jnp.zeros_like(outer_advantages[:1]), outer_advantages[:-1]], axis=0)
         elif outer_advantages is not None:
             scan_advantages = outer_advantages
-        init = (state.params, state.inner_opt_state, state.env, state.rollout)
         (params, opt_state, env_carry, rollout), aux = self.inner_steps(
             gamma, lambda_, init, key, jnp.arange(K), scan_advantages)
         if final_outer:
@@ -388,13 +405,18 @@ class MetaGradientAgent:
         meta-gradient: the estimator's look-ahead rollouts (an ``outer`` BMG target's)."""
         return self.estimator.lookahead_rollouts * self.rollout_length * self.num_envs
 
+    def rollouts_per_update(self) -> int:
+        """Rollouts of real interaction per inner update: R_k, and V_{k+1} with fresh validation."""
+        return 1 + int(self.fresh_validation)
+
     def extra_env_steps(self, meta_updates: int, horizon: int) -> int:
         """Environment steps of ``meta_updates`` meta-updates at K = ``horizon`` that feed only the
         meta-gradient: every sample's look-ahead rollouts, and the M - 1 extra samples' windows
         (their inner updates' rollouts, and their own R_0 with ``meta.sample_window: whole``)."""
         if not self.meta_learning:
             return 0
-        rollouts = self.updates_per_window(horizon) + int(self.whole_window_samples)
+        rollouts = (self.updates_per_window(horizon) * self.rollouts_per_update()
+                    + int(self.whole_window_samples))
         return meta_updates * (self.meta_samples * self.lookahead_env_steps()
                                + (self.meta_samples - 1) * rollouts * self.rollout_length
                                * self.num_envs)
@@ -516,7 +538,8 @@ class MetaGradientAgent:
             rollout=rollout,
             key=key,
             meta_updates=state.meta_updates + 1,
-            env_steps=state.env_steps + updates_per_window * self.rollout_length * self.num_envs,
+            env_steps=state.env_steps + updates_per_window * self.rollouts_per_update()
+            * self.rollout_length * self.num_envs,
         )
         metrics = {
             "meta/grad_gamma": grad["gamma"],

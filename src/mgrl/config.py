@@ -30,7 +30,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from mgrl.estimators import SchemeConfig, validate_scheme
+from mgrl.estimators import SchemeConfig, is_weighting, validate_scheme
 from mgrl.claim_support import CLAIMS, claim_support
 from mgrl.runs import validate_scheme_name
 from mgrl.settings import META_OPTIMIZERS, ConfigError, setting
@@ -148,6 +148,11 @@ class MetaConfig:
     samples: int = setting(1, "M, meta-gradient samples averaged per meta-update: sample 0's window "
                            "is the training trajectory, M - 1 more windows from the same state "
                            "(keys of their own) feed the meta-gradient only", minimum=1)
+    validation: str = setting("reuse", "the data of the outer loss l_k: reuse = R_k, the rollout "
+                              "theta_k collects for its own update (every step used once); fresh "
+                              "= a new rollout of theta_k collected after the update that made "
+                              "it, before R_k, its steps counted in env_steps (2 rollouts per "
+                              "update, [2022]); weighting kinds only", enum=["reuse", "fresh"])
     sample_window: str = setting("whole", "what each of the M - 1 extra samples draws: whole = its "
                                  "own R_0 too (collected by theta_0 from the current environments), "
                                  "so the M samples are independent draws of the window and the "
@@ -408,6 +413,9 @@ def validate(cfg: ExperimentConfig) -> None:
         check(a.outer_value_coef is not None, "agent.outer_value_coef",
               "the outer critic is on (agent.outer_critic or a scheme's outer_critic) but its TD "
               "term has no weight: set agent.outer_value_coef > 0")
+    check(cfg.meta.validation == "reuse" or all(is_weighting(s) for s in cfg.schemes.values()),
+          "meta.validation", "fresh validation rollouts are built for the weighting kinds; a bmg "
+          "scheme's target has rollouts of its own (set meta.validation: reuse)")
     check(not (cfg.meta.remat and cfg.meta.gradient == "forward"), "meta.remat",
           "remat trades compute for reverse-mode memory; forward-mode memory does not grow with K "
           "(set meta.remat: false, or meta.gradient: reverse)")

@@ -164,7 +164,8 @@ def _build_program(cfg: ExperimentConfig, horizon: int, scheme: SchemeConfig) ->
         interval=jax.jit(jax.vmap(interval_one, in_axes=(0, None)), donate_argnums=0),
         agent=agent,
         meta_updates_per_interval=n_meta,
-        env_steps_per_interval=n_meta * window * cfg.env.rollout_length * cfg.env.num_envs,
+        env_steps_per_interval=(n_meta * window * agent.rollouts_per_update()
+                                * cfg.env.rollout_length * cfg.env.num_envs),
         executables={},
     )
 
