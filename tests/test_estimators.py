@@ -60,6 +60,9 @@ def setup64():
                                                            bootstrap_target=target),
                                        outer_critic_network=True)
                for target in ("outer", "inner") for L in (1, 2)}
+        bmg["outer-fresh", 1] = make_agent(plain, SchemeConfig(
+            "bmg", bootstrap_steps=1, bootstrap_target="outer", bootstrap_rollout="fresh"),
+            outer_critic_network=True)  # [2022]'s: the outer step on a fresh rollout of theta_K
         state = jax.jit(outer_agent.init)(jax.random.PRNGKey(3))
         state, _ = jax.jit(outer_agent.meta_step)(state, jnp.ones((1,)))
         yield cfg, outer_agent, critic_agent, bmg, state
@@ -83,7 +86,7 @@ def bmg_check(agent, state, key, K):
 
 
 @pytest.mark.parametrize("target,K,L", [("outer", 1, 1), ("outer", 1, 2), ("outer", 2, 1),
-                                        ("outer", 2, 2), ("inner", 2, 2)])
+                                        ("outer", 2, 2), ("inner", 2, 2), ("outer-fresh", 1, 1)])
 def test_bmg_meta_gradient_matches_finite_differences(setup64, target, K, L):
     _, _, _, bmg, state = setup64
     with jax.enable_x64(True):
@@ -272,6 +275,18 @@ def test_bmg_windows_count_their_updates_and_programs_are_keyed_by_estimator():
                         "matching_states": "target"}}}, "schemes.b.matching_states"),
     ({"schemes": {"b": {"kind": "bmg", "bootstrap_steps": 1, "matching_states": "all"}}},
      "schemes.b.matching_states"),
+    ({"schemes": {"b": {"kind": "bmg", "bootstrap_steps": 1, "bootstrap_target": "inner",
+                        "bootstrap_rollout": "fresh"}}}, "schemes.b.bootstrap_rollout"),
+    ({"schemes": {"b": {"kind": "bmg", "bootstrap_steps": 1, "bootstrap_rollout": "new"}}},
+     "schemes.b.bootstrap_rollout"),
+    ({"network": {"conv_strides": [2, 1]}}, "network.conv_strides"),  # one convolution
+    ({"network": {"conv_padding": "FULL"}}, "network.conv_padding"),
+    ({"network": {"mask_illegal": 0}}, "network.mask_illegal"),
+    ({"agent": {"rmsprop_decay": 1.0}}, "agent.rmsprop_decay"),
+    ({"agent": {"rmsprop_eps": 0.0}}, "agent.rmsprop_eps"),
+    ({"meta": {"adam_eps_root": -1.0}}, "meta.adam_eps_root"),
+    ({"meta": {"validation": "holdout"}}, "meta.validation"),
+    ({"train": {"eval_episodes": -1}}, "train.eval_episodes"),
     ({"env": {"name": "cartpole"}}, "env.name"),
     ({"env": {"name": "discounting_chain"}}, "network.conv_channels"),
     ({"env": {"name": "discounting_chain", "mapping_seed": 5}, "network": {"conv_channels": []}},
@@ -294,3 +309,36 @@ def test_new_settings_have_errors_naming_their_key(overrides, key):
     with pytest.raises(ConfigError) as err:
         tiny_config(**overrides)
     assert err.value.key == key
+
+
+def test_the_authors_bmg_target_steps_on_a_fresh_rollout_of_theta_k(setup64):
+    """bootstrap_rollout fresh, L = 1 ([2022]): theta_K collects a new rollout, one outer-loss step
+    on it (its own optimiser state) makes the target, which collects the matched rollout next; all
+    recomputed by hand. The look-ahead counts one more rollout than with the window's."""
+    _, _, critic_agent, bmg, state = setup64
+    K, agent = 1, bmg["outer-fresh", 1]
+    assert agent.estimator.lookahead_rollouts == bmg["outer", 1].estimator.lookahead_rollouts + 1
+    with jax.enable_x64(True):
+        key = jax.random.PRNGKey(5)
+        _, outputs, loss, _ = bmg_check(agent, state, key, K)
+
+        @jax.jit
+        def by_hand():
+            _, (theta_k, _, env_carry, _, _) = critic_agent.meta_loss(
+                state.eta, state, key, jnp.ones((K,)) / K)
+            env_carry, fresh = agent.collect(theta_k, env_carry, jax.random.fold_in(key, K + 2))
+            advantages = critic_agent.outer_advantages(theta_k, fresh)
+            grads = jax.grad(lambda p: outer_pg_loss(p, fresh, advantages, agent.network.apply))(
+                theta_k)
+            updates, _ = agent.inner_opt.update(grads, agent.inner_opt.init(theta_k), theta_k)
+            target_params = optax.apply_updates(theta_k, updates)
+            _, matched = agent.collect(target_params, env_carry, jax.random.fold_in(key, K + 1))
+            logits = lambda p: rollout_outputs(agent.network.apply_rollout, p, matched)[0]
+            return logits(target_params), logits(theta_k)
+
+        target_by_hand, theta_k_logits = by_hand()
+    legal = np.asarray(theta_k_logits) > -1e8
+    np.testing.assert_allclose(np.asarray(outputs[4]["target_logits"])[legal],
+                               target_by_hand[legal], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(float(loss), float(kl_matching(target_by_hand, theta_k_logits)),
+                               rtol=1e-9)

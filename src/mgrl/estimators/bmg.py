@@ -32,6 +32,7 @@ from mgrl.estimators import Estimator, no_state
 KIND = "bmg"
 TARGETS = ("outer", "inner")
 MATCHING_STATES = ("target", "window")
+BOOTSTRAP_ROLLOUTS = ("window", "fresh")
 DEFAULT_TARGET = "outer"
 DEFAULT_MATCHING_STATES = "target"
 SETTINGS = {
@@ -41,6 +42,10 @@ SETTINGS = {
                          "inner-rule updates then one outer-loss step with its own persistent "
                          "optimiser state, a look-ahead; inner = L inner-rule updates that are the "
                          "agent's next L updates", {"enum": list(TARGETS)}),
+    "bootstrap_rollout": (str | None, None, "the outer target's outer-loss step data: window "
+                          "(default) = R_{K+L-1}, the look-ahead's own next rollout; fresh ([2022]) "
+                          "= a new rollout of theta_{K+L-1} (counted in extra_env_steps)",
+                          {"enum": list(BOOTSTRAP_ROLLOUTS)}),
     "matching_states": (str | None, None, "the outer target's matched states: target (default, [2022]) = "
                         "a fresh rollout of the target (its environment steps are counted in "
                         "extra_env_steps); window = R_K", {"enum": list(MATCHING_STATES)}),
@@ -52,15 +57,20 @@ def validate(scheme, horizons) -> list[tuple[str, str]]:
     if scheme.bootstrap_steps is None:
         problems.append(("bootstrap_steps", "the bmg kind needs bootstrap_steps L >= 1 (with L = 0 "
                          "the target is theta_K itself: the meta-loss and its gradient are zero)"))
-    if (scheme.matching_states is not None
-            and (scheme.bootstrap_target or DEFAULT_TARGET) != "outer"):
+    inner = (scheme.bootstrap_target or DEFAULT_TARGET) != "outer"
+    if scheme.matching_states is not None and inner:
         problems.append(("matching_states", "only the outer bootstrap_target takes matching_states "
                          "(the inner target matches on R_K, the agent's own data)"))
+    if scheme.bootstrap_rollout is not None and inner:
+        problems.append(("bootstrap_rollout", "only the outer bootstrap_target takes "
+                         "bootstrap_rollout (the inner target has no outer-loss step)"))
     return problems
 
 
 def resolve(scheme):
-    """``bootstrap_target`` and, for the outer target, ``matching_states`` filled in."""
+    """``bootstrap_target`` and, for the outer target, ``matching_states`` filled in
+    (``bootstrap_rollout`` is left unset at its default, window, so that runs made before it
+    existed keep their config)."""
     target = scheme.bootstrap_target or DEFAULT_TARGET
     states = (scheme.matching_states or DEFAULT_MATCHING_STATES) if target == "outer" else None
     return dataclasses.replace(scheme, bootstrap_target=target, matching_states=states)
@@ -71,13 +81,14 @@ def estimator(scheme) -> Estimator:
     steps, target = int(scheme.bootstrap_steps), scheme.bootstrap_target
     states = scheme.matching_states if target == "outer" else "window"
     outer = target == "outer"
+    fresh = outer and scheme.bootstrap_rollout == "fresh"
     return Estimator(
         kind=KIND,
         meta_loss=functools.partial(meta_loss, steps=steps, bootstrap_target=target,
-                                    matching_states=states),
+                                    matching_states=states, fresh_step_rollout=fresh),
         init_state=_init_outer_step_state if outer else no_state,
         kept_updates=0 if outer else steps,
-        lookahead_rollouts=(steps - 1 + (states == "target")) if outer else 0,
+        lookahead_rollouts=(steps - 1 + (states == "target") + fresh) if outer else 0,
         is_weighting=False,
     )
 
@@ -88,7 +99,8 @@ def _init_outer_step_state(agent, params):
 
 
 def meta_loss(agent, eta, state, key, weights, outer_advantages=None, final_outer: bool = True,
-              target=None, *, steps: int, bootstrap_target: str, matching_states: str):
+              target=None, *, steps: int, bootstrap_target: str, matching_states: str,
+              fresh_step_rollout: bool = False):
     """The matching loss of a window of K = len(weights) inner updates (the weights give only K).
 
     ``target`` = (target logits [T, B, A], matched rollout) replaces the bootstrapped one
@@ -128,7 +140,7 @@ def meta_loss(agent, eta, state, key, weights, outer_advantages=None, final_oute
         if target is None:
             target = _outer_target(agent, state, key, K, L, matching_states,
                                    stop((params, opt_state, env_carry, rollout)), stop(gamma),
-                                   stop(lambda_))
+                                   stop(lambda_), fresh_step_rollout)
             aux["bootstrap_opt_state"] = target[2]
         target = target[:2]
         matched = target[1]
@@ -143,12 +155,13 @@ def meta_loss(agent, eta, state, key, weights, outer_advantages=None, final_oute
 
 
 def _outer_target(agent, state, key, K: int, L: int, matching_states: str, window_end, gamma,
-                  lambda_):
+                  lambda_, fresh_step_rollout: bool = False):
     """The ``outer`` target from (theta_K, s_K, environments, R_K), no gradient: (target logits on
     the matched states [T, B, A], matched rollout, new outer-step optimiser state). L - 1
-    inner-rule updates, then theta_T = theta + opt(grad L'(theta; R_{K+L-1})) with A' from the
-    agent's outer advantages (critic or outer critic). A state without an outer-step optimiser
-    state (a probed a2c state) starts from a fresh one."""
+    inner-rule updates, then theta_T = theta + opt(grad L'(theta; R)) with A' from the agent's
+    outer advantages (critic or outer critic), R = R_{K+L-1}, or with ``fresh_step_rollout`` a new
+    rollout of theta_{K+L-1} (``fold_in(key, K + L + 1)``). A state without an outer-step
+    optimiser state (a probed a2c state) starts from a fresh one."""
     import jax
     import jax.numpy as jnp
     import optax
@@ -157,6 +170,8 @@ def _outer_target(agent, state, key, K: int, L: int, matching_states: str, windo
 
     (params, _, env_carry, rollout), _ = agent.inner_steps(
         gamma, lambda_, window_end, key, jnp.arange(K, K + L - 1), None)
+    if fresh_step_rollout:
+        env_carry, rollout = agent.collect(params, env_carry, jax.random.fold_in(key, K + L + 1))
     boot_state = state.bootstrap_opt_state
     if not jax.tree.leaves(boot_state):
         boot_state = agent.inner_opt.init(state.params)
