@@ -265,12 +265,11 @@ def test_fresh_validation_meta_gradient_matches_finite_differences_and_a_by_hand
 
 
 def test_fresh_validation_counts_its_rollouts_and_a2c_collects_none():
-    from mgrl.config import ConfigError
+    from mgrl.config import SchemeConfig
 
-    fresh = make_agent(tiny_config(meta={"validation": "fresh"}))
+    cfg = tiny_config(meta={"validation": "fresh"})
+    fresh = make_agent(cfg)
     a2c = make_agent(tiny_config(meta={"validation": "fresh", "learn": []}))
-    assert (fresh.rollouts_per_update(), a2c.rollouts_per_update()) == (2, 1)
+    bmg = make_agent(cfg, SchemeConfig("bmg", bootstrap_steps=1))  # its target has its own
+    assert [agent.rollouts_per_update() for agent in (fresh, a2c, bmg)] == [2, 1, 1]
     assert fresh.extra_env_steps(10, 2) == 0  # M = 1: every step is real interaction
-    with pytest.raises(ConfigError, match="meta.validation"):
-        tiny_config(meta={"validation": "fresh"},
-                    schemes={"bmg": {"kind": "bmg", "bootstrap_steps": 1}})

@@ -139,7 +139,8 @@ class MetaGradientAgent:
         self.forward_mode = meta_cfg.gradient == "forward"
         self.meta_samples = int(meta_cfg.samples)
         self.whole_window_samples = meta_cfg.sample_window == "whole"
-        self.fresh_validation = meta_cfg.validation == "fresh" and self.meta_learning
+        self.fresh_validation = (meta_cfg.validation == "fresh" and self.meta_learning
+                                 and self.estimator.is_weighting)
 
     # ---------------------------------------------------------------------------------- state --
 

@@ -30,7 +30,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from mgrl.estimators import SchemeConfig, is_weighting, validate_scheme
+from mgrl.estimators import SchemeConfig, validate_scheme
 from mgrl.claim_support import CLAIMS, claim_support
 from mgrl.runs import validate_scheme_name
 from mgrl.settings import META_OPTIMIZERS, ConfigError, setting
@@ -152,7 +152,8 @@ class MetaConfig:
                               "theta_k collects for its own update (every step used once); fresh "
                               "= a new rollout of theta_k collected after the update that made "
                               "it, before R_k, its steps counted in env_steps (2 rollouts per "
-                              "update, [2022]); weighting kinds only", enum=["reuse", "fresh"])
+                              "update, [2022]); weighting kinds only (a bmg scheme's target has rollouts of its own: "
+                              "schemes.<name>.bootstrap_rollout)", enum=["reuse", "fresh"])
     sample_window: str = setting("whole", "what each of the M - 1 extra samples draws: whole = its "
                                  "own R_0 too (collected by theta_0 from the current environments), "
                                  "so the M samples are independent draws of the window and the "
@@ -413,9 +414,6 @@ def validate(cfg: ExperimentConfig) -> None:
         check(a.outer_value_coef is not None, "agent.outer_value_coef",
               "the outer critic is on (agent.outer_critic or a scheme's outer_critic) but its TD "
               "term has no weight: set agent.outer_value_coef > 0")
-    check(cfg.meta.validation == "reuse" or all(is_weighting(s) for s in cfg.schemes.values()),
-          "meta.validation", "fresh validation rollouts are built for the weighting kinds; a bmg "
-          "scheme's target has rollouts of its own (set meta.validation: reuse)")
     check(not (cfg.meta.remat and cfg.meta.gradient == "forward"), "meta.remat",
           "remat trades compute for reverse-mode memory; forward-mode memory does not grow with K "
           "(set meta.remat: false, or meta.gradient: reverse)")
