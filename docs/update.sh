@@ -35,8 +35,10 @@ PY
 )
 results="results/$name"
 start=$(date +%s)
-if (( from_runs )); then  # mark the existing runs and probes up to date (an error if one is missing)
-  snakemake --cores 1 --touch "${targets[@]}" --until train probe "${args[@]}"
+if (( from_runs )); then  # mark the existing runs, then the probes, up to date (missing: an error)
+  for rule in train probe; do
+    snakemake --cores 1 --touch "${targets[@]}" --until "$rule" "${args[@]}"
+  done
 fi
 snakemake --cores 2 "${targets[@]}" "${args[@]}"  # targets first: --configfile takes every word after it
 echo "snakemake --cores 2 ${targets[*]} ${args[*]}: $(( $(date +%s) - start )) s wall"
