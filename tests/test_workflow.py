@@ -122,7 +122,8 @@ def test_lint_is_clean(tmp_path):
 
 
 @pytest.mark.parametrize("config_file", ["config.yaml", "config/paper.yaml", "config/estimators.yaml",
-                                         "config/intervention.yaml", "config/published.yaml"])
+                                         "config/intervention.yaml", "config/published.yaml",
+                                         "config/authors_snake.yaml"])
 def test_dry_run_lists_exactly_the_expected_jobs_for_the_shipped_configs(tmp_path, config_file):
     workdir = copy_workflow(tmp_path)
     args = ["-n"] if config_file == "config.yaml" else ["-n", "--configfile", str(ROOT / config_file)]
