@@ -55,7 +55,7 @@ def load_config_dict(raw: dict) -> dict:
 
 def copy_workflow(dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
-    for name in ("Snakefile", "workflow", "src", "envs", "config.yaml"):
+    for name in ("Snakefile", "workflow", "src", "envs", "config.yaml", "config/authors"):
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
@@ -126,6 +126,8 @@ def expected_jobs(cfg_path: Path) -> dict[str, int]:
               "aggregate_training": 1, "aggregate_probes": 1, "aggregate_sensitivity": 1,
               "claims": 1, "all": 1}
     counts.update({f"figure_{f}": 1 for f in figures_for(cfg)})
+    if (raw.get("reproduction") or {}).get("authors_runs"):
+        counts["reproduction"] = 1  # beside the authors' published runs
     return counts
 
 

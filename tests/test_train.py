@@ -119,8 +119,15 @@ def test_baseline_keeps_gamma_and_lambda_fixed(tiny):
     assert out[-1]["meta/gamma"][0] == pytest.approx(tiny.agent.gamma_init, rel=1e-6)
     assert out[-1]["meta/lambda"][0] == pytest.approx(tiny.agent.lambda_init, rel=1e-6)
     assert np.isnan(out[-1]["meta/grad_gamma"][0])
+    assert out[-1]["meta/gamma_mean"][0] == pytest.approx(tiny.agent.gamma_init, rel=1e-6)
     _, _, meta = run_intervals(tiny, 2, "last", [0], 2)
     assert meta[-1]["meta/gamma"][0] != pytest.approx(tiny.agent.gamma_init, rel=1e-6)
+    # one meta-update per interval here (2 inner updates, K = 2): the gamma its updates used is
+    # gamma_init in the first interval and the first interval's final gamma in the second
+    assert tiny.train.inner_updates_per_interval == 2
+    assert meta[0]["meta/gamma_mean"][0] == pytest.approx(tiny.agent.gamma_init, rel=1e-6)
+    assert meta[1]["meta/gamma_mean"][0] == pytest.approx(meta[0]["meta/gamma"][0], rel=1e-6)
+    assert meta[1]["meta/gamma_mean"][0] != pytest.approx(meta[1]["meta/gamma"][0], rel=1e-6)
 
 
 def test_parquet_has_documented_columns_and_provenance(tiny, tmp_path):

@@ -131,6 +131,27 @@ def _parser() -> argparse.ArgumentParser:
     published.add_argument("--summary-out", help="write the authors' summary CSV here")
     published.add_argument("--training", help="our training.parquet of config/published.yaml")
     published.add_argument("--out", help="write the Markdown comparison table here")
+    extract = sub.add_parser("authors-runs", help="the authors' per-run return and gamma points "
+                             "as one long CSV (mgrl.reproduction)")
+    extract.add_argument("--authors-data", required=True, help="snake/data of a clone of "
+                         "instadeepai/outer-value-function-meta-rl")
+    extract.add_argument("--out", required=True, help="CSV (.csv.gz: compressed)")
+
+    repro = sub.add_parser("reproduction", help="our runs against the authors' per-run curves at "
+                           "the config's reproduction.updates (mgrl.reproduction)")
+    _add_config_arguments(repro)
+    repro.add_argument("--training", required=True, help="aggregated training.parquet")
+    repro.add_argument("--authors", required=True, help="the extract of reproduction.authors_runs")
+    repro.add_argument("--out-md", required=True)
+    repro.add_argument("--out-csv", required=True)
+    repro.add_argument("--out-gaps", required=True, help="the outer-critic gamma gaps (CSV)")
+    repro.add_argument("--figure", help="PNG of both sides' curves over updates (PDF beside it)")
+
+    repl = sub.add_parser("reproduction-replicated", help="each comparison's verdict on both seed "
+                          "sets side by side")
+    repl.add_argument("--primary", required=True, help="reproduction CSV of the config's seeds")
+    repl.add_argument("--replicate", required=True, help="reproduction CSV of the replicate seeds")
+    repl.add_argument("--out", required=True, help="Markdown table")
     sub.add_parser("schema", help="print the config's JSON schema (YAML), generated from mgrl.config")
     sub.add_parser("config-docs", help="print the Markdown reference of every config key")
     return parser
@@ -310,6 +331,42 @@ def _figure(args) -> None:
     module.plot(data, mixing_schemes(cfg) if mixing_only else list(cfg.schemes), args.out, **extra)
 
 
+def _authors_runs(args) -> None:
+    from mgrl.reproduction import read_authors_data
+
+    read_authors_data(args.authors_data).to_csv(args.out, index=False)
+
+
+def _reproduction(args) -> None:
+    from mgrl import reproduction as rep
+    from mgrl.io import read_parquet, write_text_atomic
+
+    cfg, analysis = _load(args)
+    settings = analysis.reproduction
+    training, authors = read_parquet(args.training), rep.load_authors_runs(args.authors)
+    schemes = ["a2c", *cfg.schemes]
+    table = rep.reproduction_table(training, authors, settings.updates, settings.margin_fraction,
+                                   schemes)
+    gaps = rep.gap_table(training, authors, settings.updates, schemes)
+    if args.figure:
+        from mgrl.figures.reproduction import plot
+
+        plot(training, authors, schemes, max(settings.updates), args.figure)
+    write_text_atomic(args.out_gaps, gaps.to_csv(index=False))
+    write_text_atomic(args.out_csv, table.to_csv(index=False))
+    write_text_atomic(args.out_md, rep.reproduction_markdown(table, gaps))
+
+
+def _reproduction_replicated(args) -> None:
+    import pandas as pd
+
+    from mgrl.io import write_text_atomic
+    from mgrl.reproduction import replicated_markdown
+
+    write_text_atomic(args.out, replicated_markdown(pd.read_csv(args.primary),
+                                                    pd.read_csv(args.replicate)))
+
+
 def _enable_compilation_cache() -> None:
     """Reuse compiled programs across jobs of the same shapes (seeds, reruns): $MGRL_JAX_CACHE,
     default ``.jax_cache/`` in the working directory; set it empty to disable."""
@@ -346,6 +403,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "published":
             _published(args)
+            return 0
+        if args.command in ("authors-runs", "reproduction", "reproduction-replicated"):
+            {"authors-runs": _authors_runs, "reproduction": _reproduction,
+             "reproduction-replicated": _reproduction_replicated}[args.command](args)
             return 0
         if args.command in ("aggregate", "claims", "replication", "figure", "margin-sweep"):
             {"aggregate": _aggregate, "claims": _claims, "replication": _replication,

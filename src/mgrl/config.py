@@ -41,7 +41,7 @@ SAMPLE_WINDOWS = ("whole", "shared_r0")
 ENV_NAMES = ("snake", "discounting_chain")
 """``snake``: Jumanji's Snake; ``discounting_chain``: bsuite's Discounting Chain from gymnax
 (:mod:`mgrl.env`)."""
-ANALYSIS_SECTIONS = ("sensitivity", "claims", "replication")
+ANALYSIS_SECTIONS = ("sensitivity", "claims", "replication", "reproduction")
 """Top-level sections that change which runs are compared and how, never what a training or probe
 job computes: they live in :class:`AnalysisConfig`, in no job's config (nor its hash)."""
 
@@ -274,6 +274,43 @@ class ReplicationConfig:
                                "disjoint from `seeds`", exclusiveMinimum=0)
 
 
+@dataclasses.dataclass(frozen=True)
+class ReproductionConfig:
+    """Analysis only: the comparison with the authors' published per-run curves, update for update
+    (mgrl.reproduction; rule `reproduction`)."""
+
+    authors_runs: str | None = setting(
+        None, "the authors' per-run points (`python -m mgrl authors-runs` extract, CSV or .csv.gz, "
+        "path relative to the checkout); null: no comparison")
+    updates: tuple[int, ...] = setting(
+        (), "inner-update counts at which ours and theirs are compared: each a logging point of "
+        "both (a multiple of train.inner_updates_per_interval and of the authors' 146)",
+        uniqueItems=True, items={"exclusiveMinimum": 0})
+    margin_fraction: float = setting(
+        0.25, "margin m of `reproduced` as a fraction of the authors' spread at that update count "
+        "(max - min over their agents of the agents' means)", exclusiveMinimum=0, maximum=1)
+
+
+def check_reproduction(cfg: "ExperimentConfig", reproduction: ReproductionConfig,
+                       root: str | Path = ".") -> None:
+    """Raise a :class:`ConfigError` naming the ``reproduction`` key at fault: a missing extract, or
+    an update count that is not one of this experiment's logging points."""
+    if reproduction.authors_runs is None:
+        return
+    path = Path(root) / reproduction.authors_runs
+    if not path.is_file():
+        raise ConfigError("reproduction.authors_runs", f"no file '{path}'")
+    if not reproduction.updates:
+        raise ConfigError("reproduction.updates", "name at least one inner-update count to compare")
+    per_interval = cfg.train.inner_updates_per_interval
+    last = per_interval * cfg.train.num_intervals
+    for u in reproduction.updates:
+        if u % per_interval or u > last:
+            raise ConfigError("reproduction.updates",
+                              f"{u} is not a logging point of this experiment (multiples of "
+                              f"train.inner_updates_per_interval {per_interval} up to {last})")
+
+
 def replicate_seeds(seeds: tuple[int, ...], replication: ReplicationConfig) -> tuple[int, ...]:
     """The replicate seed set: every seed plus ``replication.seed_offset``, in the same order."""
     return tuple(int(s) + replication.seed_offset for s in seeds)
@@ -296,6 +333,7 @@ class AnalysisConfig:
     sensitivity: SensitivityConfig = setting(SensitivityConfig(), SensitivityConfig.__doc__)
     claims: ClaimsConfig = setting(ClaimsConfig(), ClaimsConfig.__doc__)
     replication: ReplicationConfig = setting(ReplicationConfig(), ReplicationConfig.__doc__)
+    reproduction: ReproductionConfig = setting(ReproductionConfig(), ReproductionConfig.__doc__)
 
     def to_dict(self) -> dict[str, Any]:
         return to_plain(self)

@@ -37,6 +37,8 @@ COLUMNS: dict[str, str] = {
                              "defined even when no episode ends)",
     "meta/gamma": "discount gamma = low + (high - low) sigmoid(eta_gamma) (agent.gamma_bounds) at "
                   "the end of the interval",
+    "meta/gamma_mean": "gamma used by the interval's inner updates, mean over its meta-updates "
+                       "(the authors' logged gamma: their train/mean over each evaluation epoch)",
     "meta/lambda": "GAE lambda = sigmoid(eta_lambda) at the end of the interval",
     "meta/grad_gamma": "d meta-loss / d eta_gamma (raw, before masking and clipping; the mean of the "
                        "meta.samples samples), interval mean; "

@@ -59,6 +59,29 @@ def mean_ci(values: Sequence[float], level: float = CONFIDENCE_LEVEL) -> tuple[f
     return m, m - half, m + half, n
 
 
+def welch_difference_ci(a: Sequence[float], b: Sequence[float], level: float = CONFIDENCE_LEVEL
+                        ) -> tuple[float, float, float]:
+    """Difference of means of two independent samples and its Welch t-interval: (d, lo, hi).
+
+    d = mean(a) - mean(b), se^2 = s_a^2/n_a + s_b^2/n_b, lo, hi = d -+ t_{nu, (1+level)/2} se with
+    the Welch-Satterthwaite nu = se^4 / ((s_a^2/n_a)^2/(n_a-1) + (s_b^2/n_b)^2/(n_b-1)); NaN CI when
+    either sample has fewer than 2 finite values, and a zero-width CI when both have no spread.
+    """
+    x, y = _finite(a), _finite(b)
+    if len(x) == 0 or len(y) == 0:
+        return np.nan, np.nan, np.nan
+    d = float(np.mean(x) - np.mean(y))
+    if len(x) < 2 or len(y) < 2:
+        return d, np.nan, np.nan
+    va, vb = np.var(x, ddof=1) / len(x), np.var(y, ddof=1) / len(y)
+    se2 = va + vb
+    if se2 == 0:
+        return d, d, d
+    nu = se2 ** 2 / (va ** 2 / (len(x) - 1) + vb ** 2 / (len(y) - 1))
+    half = float(_special.stdtrit(nu, 0.5 + level / 2) * np.sqrt(se2))
+    return d, d - half, d + half
+
+
 def transformed_mean_ci(values: Sequence[float], forward: Callable, inverse: Callable,
                         level: float = CONFIDENCE_LEVEL) -> tuple[float, float, float, int]:
     """:func:`mean_ci` on ``forward(values)``, mapped back with ``inverse`` (monotone increasing)."""
@@ -324,6 +347,19 @@ def gain_rule(margin: float) -> VerdictRule:
                        lambda lo, hi: defined and hi < margin,
                        "holds: lower CI > delta (gain larger than the margin); contradicted: upper "
                        "CI < delta (any gain smaller than the margin); else inconclusive")
+
+
+def reproduction_rule(margin: float) -> VerdictRule:
+    """Claim "ours reproduces theirs" for a difference d = ours - theirs: holds (``reproduced``)
+    when the CI contains 0 and lies inside [-margin, margin], contradicted (``differs``) when it
+    excludes 0, inconclusive when it contains 0 but reaches beyond the margin. An undefined
+    (non-finite) margin never lets it hold."""
+    defined = bool(np.isfinite(margin))
+    return VerdictRule("reproduction",
+                       lambda lo, hi: defined and -margin <= lo <= 0 <= hi <= margin,
+                       lambda lo, hi: lo > 0 or hi < 0,
+                       "reproduced: 0 in CI and CI inside [-m, m]; differs: CI excludes 0; else "
+                       "inconclusive")
 
 
 def verdict(rule: VerdictRule, lo: float, hi: float) -> str:

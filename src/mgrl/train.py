@@ -153,9 +153,14 @@ def _build_program(cfg: ExperimentConfig, horizon: int, scheme: SchemeConfig) ->
     def init_one(seed):
         return agent.init(jax.random.PRNGKey(seed))
 
+    def meta_step(state: AgentState, weights: jax.Array):
+        gamma_used = agent.hyper_parameters(state.eta)[0]  # the window's inner updates use it
+        state, metrics = agent.meta_step(state, weights)
+        return state, {**metrics, "meta/gamma_mean": gamma_used}
+
     def interval_one(state: AgentState, weights: jax.Array):
         state, per_step = jax.lax.scan(
-            lambda s, _: agent.meta_step(s, weights), state, None, length=n_meta
+            lambda s, _: meta_step(s, weights), state, None, length=n_meta
         )
         return state, summarise_interval(agent, state, per_step)
 

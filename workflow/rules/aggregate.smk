@@ -94,3 +94,33 @@ for _set, _seeds in SEED_SETS.items():
             "--probe-summary {input.probes} --sensitivity {input.sensitivity} "
             "--out-md {output.md} --out-csv {output.csv} "
             "--out-html {output.html} > {log} 2>&1"
+
+    if REPRODUCTION.authors_runs is not None:
+
+        rule:
+            """Ours against the authors' per-run curves at reproduction.updates: the table, the
+            outer-critic gamma gaps and the figure (mgrl.reproduction)."""
+            name:
+                f"reproduction{_suffix}"
+            input:
+                training=f"{_root}/metrics/training.parquet",
+                authors=AUTHORS_RUNS,
+                code=REPRODUCTION_CODE,
+            output:
+                md=f"{_root}/tables/reproduction.md",
+                csv=f"{_root}/tables/reproduction.csv",
+                gaps=f"{_root}/tables/reproduction_gaps.csv",
+                png=f"{_root}/figures/reproduction.png",
+                pdf=f"{_root}/figures/reproduction.pdf",
+            log:
+                f"{LOGS}/reproduction{_suffix}.log",
+            params:
+                config=CONFIG_JSON,
+            group:
+                _group
+            conda:
+                "../../envs/mgrl.yaml"
+            shell:
+                "python -m mgrl reproduction --config-json {params.config:q} "
+                "--training {input.training} --authors {input.authors} --out-md {output.md} "
+                "--out-csv {output.csv} --out-gaps {output.gaps} --figure {output.png} > {log} 2>&1"

@@ -10,7 +10,7 @@ from snakemake.utils import validate
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 from mgrl.code import ANALYSIS_MODULES, PROBE_MODULES, TRAINING_MODULES, module_paths  # noqa: E402
 from mgrl.config import (ConfigError, analysis_config_from_dict, check_replication,  # noqa: E402
-                         config_from_dict, replicate_seeds)
+                         check_reproduction, config_from_dict, replicate_seeds)
 from mgrl.claim_support import intervention_arms  # noqa: E402
 from mgrl.runs import (BASELINE_SCHEME, distinct_training_runs, resolved,  # noqa: E402
                        run_config, sensitivity_schemes)
@@ -22,6 +22,7 @@ try:
     CFG = config_from_dict(config)
     ANALYSIS_CFG = analysis_config_from_dict(config)
     check_replication(CFG.seeds, ANALYSIS_CFG.replication)  # also when the section is left out
+    check_reproduction(CFG, ANALYSIS_CFG.reproduction, workflow.basedir)
 except ConfigError as err:
     raise WorkflowError(f"invalid configuration: {err}") from None
 validate(config, schema="../schemas/config.schema.yaml")
@@ -44,6 +45,13 @@ PACKAGE = os.path.join(workflow.basedir, "src", "mgrl")
 TRAINING_CODE = module_paths(TRAINING_MODULES, PACKAGE)
 PROBE_CODE = module_paths(PROBE_MODULES, PACKAGE)
 ANALYSIS_CODE = module_paths(ANALYSIS_MODULES, PACKAGE)
+# The comparison with the authors' runs (config section reproduction): its own modules, so editing
+# it reruns that comparison only.
+REPRODUCTION = ANALYSIS_CFG.reproduction
+AUTHORS_RUNS = (os.path.join(workflow.basedir, REPRODUCTION.authors_runs)
+                if REPRODUCTION.authors_runs is not None else None)
+REPRODUCTION_CODE = module_paths(("reproduction", "stats", "figures.reproduction", "figures.common"),
+                                 PACKAGE)
 # Jobs run `python -m mgrl` from this checkout's src/ (installed or not, local or on a cluster node,
 # where the job re-reads this file before running its command).
 shell.prefix(f'export PYTHONPATH="{workflow.basedir}/src${{{{PYTHONPATH:+:$PYTHONPATH}}}}"; ')
@@ -144,4 +152,6 @@ def final_outputs():
     figures = [f"{RESULTS}/figures/{name}.png" for name in figures_for(CFG)]
     tables = [f"{RESULTS}/tables/{name}" for name in ("claims.md", "claims.csv", "learning.csv",
                                                       "estimators.csv", "variance_reduction.csv")]
-    return figures + tables + list(intervention_tables(RESULTS).values())
+    reproduction = ([f"{RESULTS}/tables/reproduction.md", f"{RESULTS}/figures/reproduction.png"]
+                    if REPRODUCTION.authors_runs is not None else [])
+    return figures + tables + list(intervention_tables(RESULTS).values()) + reproduction

@@ -31,7 +31,30 @@ rule replication:
         "--seeds-md {output.seeds_md} --seeds-csv {output.seeds_csv} > {log} 2>&1"
 
 
+if REPRODUCTION.authors_runs is not None:
+
+    rule reproduction_replicated:
+        """Each comparison with the authors' runs on both seed sets: does its verdict replicate?"""
+        input:
+            primary=f"{SEED_SET_RESULTS['primary']}/tables/reproduction.csv",
+            replicate=f"{SEED_SET_RESULTS['replicate']}/tables/reproduction.csv",
+            code=REPRODUCTION_CODE,
+        output:
+            f"{RESULTS}/tables/reproduction_replicated.md",
+        log:
+            f"{LOGS}/reproduction_replicated.log",
+        group:
+            ANALYSIS_GROUPS["replicate"]
+        conda:
+            "../../envs/mgrl.yaml"
+        shell:
+            "python -m mgrl reproduction-replicated --primary {input.primary} "
+            "--replicate {input.replicate} --out {output} > {log} 2>&1"
+
+
 rule replicate:
     """The replication table (and, before it, the replicate seeds' runs, probes and claims)."""
     input:
         rules.replication.output,
+        ([f"{RESULTS}/tables/reproduction_replicated.md"] if REPRODUCTION.authors_runs is not None
+         else []),
