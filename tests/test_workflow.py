@@ -185,20 +185,27 @@ def jobs_with_groups(text: str) -> list[tuple[str, str | None, str]]:
     return [tuple(job) for job in jobs]
 
 
-def test_slurm_profile_gives_a_gpu_to_train_and_probe_only_and_groups_the_analysis(tmp_path):
+@pytest.mark.parametrize("config_name", ["intervention.yaml", "authors_snake_full.yaml"])
+def test_slurm_profile_gives_a_gpu_to_train_and_probe_only_and_groups_the_analysis(tmp_path,
+                                                                                    config_name):
     """profiles/slurm on config/intervention.yaml (every figure, figure_meta_samples included) and
-    the replicate target: train and probe ask for one GPU, no other job does; every aggregate,
-    claims and figure job of the seeds runs in the group job `report`, those of the replicate seeds
-    and the replication table in `replication`."""
+    on config/authors_snake_full.yaml (the authors' whole run, with its comparison), with the
+    replicate target: train and probe ask for one GPU, no other job does; every aggregate, claims,
+    comparison and figure job of the seeds runs in the group job `report`, those of the replicate
+    seeds and the replication tables in `replication`."""
     pytest.importorskip("snakemake_executor_plugin_slurm")
     workdir = copy_workflow(tmp_path)
-    config_file = ROOT / "config" / "intervention.yaml"
+    config_file = ROOT / "config" / config_name
     proc = snakemake(workdir, "-n", "--profile", str(ROOT / "profiles" / "slurm"), "all", "replicate",
                      "--configfile", str(config_file))  # --configfile last: it takes every word after it
     jobs = jobs_with_groups(proc.stdout + proc.stderr)
     rules = {rule for rule, _, _ in jobs}
     figures = {f"figure_{f}" for f in figures_for(load_config(config_file))}
-    assert "figure_meta_samples" in figures and figures <= rules
+    assert figures <= rules and {"train", "probe"} <= rules
+    if config_name == "intervention.yaml":
+        assert "figure_meta_samples" in figures
+    else:
+        assert {"reproduction", "reproduction_replicate", "reproduction_replicated"} <= rules
     for rule, group, resources in jobs:
         gpu = re.search(r"\bgpu=(\d+)", resources)
         if rule in ("train", "probe"):
@@ -206,9 +213,9 @@ def test_slurm_profile_gives_a_gpu_to_train_and_probe_only_and_groups_the_analys
         else:
             assert not gpu or gpu.group(1) == "0", (rule, resources)
         if rule in figures or rule in ("aggregate_training", "aggregate_probes",
-                                       "aggregate_sensitivity", "claims"):
+                                       "aggregate_sensitivity", "claims", "reproduction"):
             assert group == "report", rule
-        elif rule.endswith("_replicate") or rule == "replication":
+        elif rule.endswith(("_replicate", "_replicated")) or rule == "replication":
             assert group == "replication", rule
         else:
             assert group is None, rule
