@@ -260,3 +260,47 @@ def test_gpu_conda_env_is_the_cpu_one_with_cuda_jax():
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert extras["gpu"] == [cuda]
     assert jax in (ROOT / "requirements.lock").read_text().splitlines()
+
+
+
+OVERLAYS = sorted((ROOT / "config" / "overlays").glob("*.yaml"))
+
+
+def overlay_base(overlay):
+    """The config an overlay is merged into: the one its header names."""
+    return ROOT / ("config.yaml" if overlay.stem == "unmasked" else "config/authors_snake.yaml")
+
+
+def test_every_overlay_merged_into_its_base_is_a_valid_config_under_its_own_name():
+    from mgrl.config import _deep_merge, config_from_dict
+
+    assert len(OVERLAYS) >= 5
+    for overlay in OVERLAYS:
+        base = overlay_base(overlay)
+        assert base.relative_to(ROOT).as_posix() in overlay.read_text(), overlay.name
+        changes = yaml.safe_load(overlay.read_text())
+        merged = config_from_dict(_deep_merge(yaml.safe_load(base.read_text()), changes))
+        assert merged.name == changes["name"] != load_config(base).name, overlay.name
+
+
+def test_an_overlay_merges_into_its_base_config_key_by_key(tmp_path):
+    """A later --configfile is merged into the earlier one key by key (Snakemake): the overlay's
+    run lands under its own name with its changed setting and every other setting of the base."""
+    import json
+    import shlex
+
+    overlay = ROOT / "config" / "overlays" / "authors_32envs.yaml"
+    base = overlay_base(overlay)
+    changes = yaml.safe_load(overlay.read_text())
+    target = f"results/{changes['name']}/runs/K1/mg/seed0/metrics.parquet"
+    workdir = copy_workflow(tmp_path)
+    proc = snakemake(workdir, "-n", "--printshellcmds", target, "--configfile", str(base),
+                     str(overlay))  # --configfile last: it takes every word after it
+    command = next(line for line in (proc.stdout + proc.stderr).splitlines()
+                   if "mgrl train" in line)
+    words = shlex.split(command.split("python -m mgrl", 1)[1])
+    seen = json.loads(words[words.index("--config-json") + 1])  # the run's own settings
+    shipped = yaml.safe_load(base.read_text())
+    assert seen["name"] == changes["name"] and seen["env"]["num_envs"] == 32
+    assert all(seen["env"][k] == v for k, v in shipped["env"].items() if k != "num_envs")
+    assert all(seen["network"][k] == v for k, v in shipped["network"].items())
