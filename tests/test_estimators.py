@@ -160,15 +160,8 @@ def test_outer_bmg_target_is_a_look_ahead_with_its_own_outer_step(setup64):
             gamma, lambda_ = critic_agent.hyper_parameters(state.eta)
             params, _ = two_pass_inner_update(agent, theta_k, opt_state, rollout, gamma, lambda_)
             env_carry, rollout = agent.collect(params, env_carry, jax.random.fold_in(key, K))
-            advantages = critic_agent.outer_advantages(params, rollout)
-            grads = jax.grad(lambda p: outer_pg_loss(p, rollout, advantages, agent.network.apply))(
-                params)
-            updates, boot_state = agent.inner_opt.update(grads, agent.inner_opt.init(theta_k),
-                                                         params)
-            target_params = optax.apply_updates(params, updates)
-            _, matched = agent.collect(target_params, env_carry, jax.random.fold_in(key, K + L))
-            logits = lambda p: rollout_outputs(agent.network.apply_rollout, p, matched)[0]
-            return theta_k, boot_state, logits(target_params), logits(theta_k)
+            return (theta_k, *outer_step_by_hand(agent, critic_agent, params, theta_k, rollout,
+                                                 env_carry, jax.random.fold_in(key, K + L)))
 
         theta_k, boot_state, target_by_hand, theta_k_logits = by_hand()
     params, aux = outputs[0], outputs[4]
@@ -177,12 +170,31 @@ def test_outer_bmg_target_is_a_look_ahead_with_its_own_outer_step(setup64):
     for a, b in zip(jax.tree.leaves(aux["bootstrap_opt_state"]), jax.tree.leaves(boot_state)):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-15)
     assert max(float(np.max(np.abs(leaf))) for leaf in jax.tree.leaves(boot_state)) > 0
+    assert_target_and_kl(aux["target_logits"], loss, target_by_hand, theta_k_logits)
+    assert float(loss) > 1e-10 and np.max(np.abs(as_vector(grad))) > 1e-8
+
+
+def outer_step_by_hand(agent, critic_agent, params, theta_k, rollout, env_carry, matched_key):
+    """The outer target's tail by hand: one step on the outer loss (A' of the critic at gamma' =
+    lambda' = 1, policy gradient only) from ``params`` on ``rollout``, with a fresh optimiser
+    state; the target's matched rollout from ``env_carry``. Returns the step's optimiser state and
+    the target's and theta_K's logits on the matched rollout."""
+    advantages = critic_agent.outer_advantages(params, rollout)
+    grads = jax.grad(lambda p: outer_pg_loss(p, rollout, advantages, agent.network.apply))(params)
+    updates, opt_state = agent.inner_opt.update(grads, agent.inner_opt.init(theta_k), params)
+    target_params = optax.apply_updates(params, updates)
+    _, matched = agent.collect(target_params, env_carry, matched_key)
+    logits = lambda p: rollout_outputs(agent.network.apply_rollout, p, matched)[0]
+    return opt_state, logits(target_params), logits(theta_k)
+
+
+def assert_target_and_kl(target_logits, loss, target_by_hand, theta_k_logits):
+    """The agent's target logits (legal moves) and KL meta-loss equal the by-hand ones."""
     legal = np.asarray(theta_k_logits) > -1e8
-    np.testing.assert_allclose(np.asarray(aux["target_logits"])[legal], target_by_hand[legal],
+    np.testing.assert_allclose(np.asarray(target_logits)[legal], target_by_hand[legal],
                                rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(float(loss), float(kl_matching(target_by_hand, theta_k_logits)),
                                rtol=1e-9)
-    assert float(loss) > 1e-10 and np.max(np.abs(as_vector(grad))) > 1e-8
 
 
 def test_outer_critic_meta_gradient_matches_finite_differences(setup64):
@@ -327,18 +339,8 @@ def test_the_authors_bmg_target_steps_on_a_fresh_rollout_of_theta_k(setup64):
             _, (theta_k, _, env_carry, _, _) = critic_agent.meta_loss(
                 state.eta, state, key, jnp.ones((K,)) / K)
             env_carry, fresh = agent.collect(theta_k, env_carry, jax.random.fold_in(key, K + 2))
-            advantages = critic_agent.outer_advantages(theta_k, fresh)
-            grads = jax.grad(lambda p: outer_pg_loss(p, fresh, advantages, agent.network.apply))(
-                theta_k)
-            updates, _ = agent.inner_opt.update(grads, agent.inner_opt.init(theta_k), theta_k)
-            target_params = optax.apply_updates(theta_k, updates)
-            _, matched = agent.collect(target_params, env_carry, jax.random.fold_in(key, K + 1))
-            logits = lambda p: rollout_outputs(agent.network.apply_rollout, p, matched)[0]
-            return logits(target_params), logits(theta_k)
+            return outer_step_by_hand(agent, critic_agent, theta_k, theta_k, fresh, env_carry,
+                                      jax.random.fold_in(key, K + 1))[1:]
 
         target_by_hand, theta_k_logits = by_hand()
-    legal = np.asarray(theta_k_logits) > -1e8
-    np.testing.assert_allclose(np.asarray(outputs[4]["target_logits"])[legal],
-                               target_by_hand[legal], rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(float(loss), float(kl_matching(target_by_hand, theta_k_logits)),
-                               rtol=1e-9)
+    assert_target_and_kl(outputs[4]["target_logits"], loss, target_by_hand, theta_k_logits)
