@@ -58,6 +58,13 @@ cp "$results"/tables/{claims.md,claims.csv,learning.csv,estimators.csv,variance_
 if [[ " ${targets[*]} " == *" replicate "* ]]; then
   cp "$results"/tables/{claims_replicated.md,claims_replicated.csv,seeds_needed.md,seeds_needed.csv} "$dest/"
 fi
+if [[ -e "$results/tables/reproduction.md" ]]; then  # beside the authors' runs (reproduction)
+  cp "$results"/tables/{reproduction.md,reproduction.csv,reproduction_gaps.csv} "$dest/"
+  if [[ -e "$results/tables/reproduction_replicated.md" ]]; then
+    cp "$results/tables/reproduction_replicated.md" "$dest/"
+    cp "$results/replicate/tables/reproduction.md" "$dest/reproduction_replicate.md"
+  fi
+fi
 if [[ -e "$results/tables/intervention.md" ]]; then
   cp "$results"/tables/{intervention.md,intervention.csv} "$dest/"
 fi
