@@ -21,7 +21,7 @@ from scipy.special import stdtrit  # the t quantile stdtrit(df, q), without scip
 
 from mgrl.config import ClaimsConfig
 from mgrl.estimators import CLAIM_ROLES, claim_role
-from mgrl.claim_support import CLAIMS, MARGIN_CLAIMS
+from mgrl.claim_support import CLAIMS, MARGIN_CLAIMS, largest_m
 from mgrl.runs import is_baseline, sensitivity_gamma
 from mgrl.stats import (INCONCLUSIVE, VerdictRule, atanh_mean_ci, cosine_difference_ci,
                         directional_rule, gain_rule, harm_rule,
@@ -417,11 +417,10 @@ class ClaimContext:
         (``averaged`` order breaks ties; as :func:`mgrl.claim_support.averaged_k_step`), when the
         K-step scheme was trained at K_max; else None."""
         k = self.k_step
-        candidates = [s for s, (kind, _) in self.averaged.items() if claim_role(kind) == K_STEP
-                      and (self.k_max, s) in self.trained]
-        if k is None or not candidates or (self.k_max, k) not in self.trained:
+        if k is None or (self.k_max, k) not in self.trained:
             return None
-        return max(candidates, key=lambda s: self.averaged[s][1])  # the first of the largest M
+        return largest_m([(s, m) for s, (kind, m) in self.averaged.items()
+                          if claim_role(kind) == K_STEP and (self.k_max, s) in self.trained])
 
 
 def _row(ctx: ClaimContext, claim: str, statement: str, measure: str, value: float, lo: float,

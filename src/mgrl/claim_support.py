@@ -36,14 +36,19 @@ def intervention_arms(cfg: ExperimentConfig) -> dict[str, tuple[int, str, float]
     return {s: meta_update_identity(cfg, s) for s in cfg.schemes if s == k or s in arms}
 
 
+def largest_m(candidates: Sequence[tuple[str, int]]) -> str | None:
+    """A of C5' and C1' among (scheme, M) candidates: the one with the largest M, the first in
+    the given order among equals; None without one."""
+    return max(candidates, key=lambda c: c[1], default=(None, 0))[0]
+
+
 def averaged_k_step(cfg: ExperimentConfig) -> str | None:
     """A of C5' and C1': among the averaged schemes (:func:`mgrl.runs.averaged_schemes`) of the
-    K-step kind that run at K_max, the one with the largest M (the first in config order among
-    equals); None without one."""
+    K-step kind that run at K_max, the one with the largest M (:func:`largest_m`, config order)."""
     k_max = max(cfg.horizons)
-    candidates = [s for s in averaged_schemes(cfg) if claim_role(cfg.schemes[s].kind) == "k_step"
-                  and exists_at(cfg.schemes[s], k_max)]
-    return max(candidates, key=lambda s: meta_update_identity(cfg, s)[0], default=None)
+    return largest_m([(s, meta_update_identity(cfg, s)[0]) for s in averaged_schemes(cfg)
+                      if claim_role(cfg.schemes[s].kind) == "k_step"
+                      and exists_at(cfg.schemes[s], k_max)])
 
 
 def claim_support(cfg: ExperimentConfig, sensitivity_gammas: Sequence[float] = ()) -> dict:
