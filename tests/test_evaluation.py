@@ -33,16 +33,16 @@ def test_greedy_evaluation_equals_a_by_hand_loop_over_jumanji():
     returns, ended = jax.jit(lambda k: first_episode_returns(env, greedy, k, 3, 30))(key)
     assert bool(ended.all())
     snake = Snake(num_rows=5, num_cols=5, time_limit=30)
+    reset, step = jax.jit(snake.reset), jax.jit(snake.step)  # jumanji's own functions, compiled
+    act = jax.jit(lambda obs: jnp.argmax(network.apply(
+        params, obs.grid[None].astype(jnp.float32), obs.action_mask[None])[0][0]).astype(jnp.int32))
     reset_keys = jax.random.split(jax.random.split(key)[0], 3)
     by_hand = []
     for b in range(3):
-        state, ts = snake.reset(reset_keys[b])
+        state, ts = reset(reset_keys[b])
         total = 0.0
         for _ in range(30):
-            obs = ts.observation
-            logits, _ = network.apply(params, obs.grid[None].astype(jnp.float32),
-                                      obs.action_mask[None])
-            state, ts = snake.step(state, jnp.argmax(logits[0]).astype(jnp.int32))
+            state, ts = step(state, act(ts.observation))
             total += float(ts.reward)
             if bool(ts.last()):
                 break

@@ -33,7 +33,8 @@ def float64_agents(scheme=None, sample_window: str = "whole") -> dict:
     single = make_agent(dataclasses.replace(cfg, meta=dataclasses.replace(cfg.meta, samples=1)),
                         scheme)
     return {"agent": agent, "single": single, "state": jax.jit(agent.init)(jax.random.PRNGKey(5)),
-            "gradient": jax.jit(lambda state, key: single.meta_gradient(state, key, WEIGHTS))}
+            "gradient": jax.jit(lambda state, key: single.meta_gradient(state, key, WEIGHTS)),
+            "meta_step": jax.jit(agent.meta_step)}
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,7 @@ def averaged(request, mixing64):
         agents = agents[request.param]()
         agent, single, state, gradient = (agents[k] for k in ("agent", "single", "state",
                                                               "gradient"))
-        new_state, metrics = jax.jit(agent.meta_step)(state, WEIGHTS)
+        new_state, metrics = agents["meta_step"](state, WEIGHTS)
         _, window_key = jax.random.split(state.key)
         keys = agent.meta_sample_keys(window_key)
         whole = not request.param.endswith("shared_r0")
@@ -124,16 +125,20 @@ def test_averaging_divides_the_variance_by_m(mixing64):
     of two ~0.25: the band [0.25 / 1.8, 0.25 x 1.8] is ~2.4 standard errors wide each way. A
     broken average (one key repeated: ratio 1; no averaging) falls outside it."""
     with jax.enable_x64(True):
-        agent, one = mixing64["agent"], mixing64["gradient"]
+        agent, one, meta_step = (mixing64[k] for k in ("agent", "gradient", "meta_step"))
         state = jax.jit(agent.init)(jax.random.PRNGKey(6))
-        keys = jax.random.split(jax.random.PRNGKey(7), 400)
-        mean_of_m = jax.jit(jax.vmap(lambda k: agent.averaged_meta_gradient(
-            *whole_window_start(agent, state, k), WEIGHTS)[0]))
-        averaged = mean_of_m(keys)
-        averaged_samples = np.stack([np.asarray(averaged[p]) for p in META_PARAMETERS], axis=1)
-        # One sample per window: 400 calls of the shared program after a fresh R_0 (a vmapped
-        # copy would be a second float64 compilation costing more than the calls).
         start = jax.jit(lambda k: whole_window_start(agent, state, k))
+
+        def mean_of_m(key):  # the logged meta-gradient of one meta-step from a fresh R_0
+            start_key, window_key = jax.random.split(key)
+            fresh, _ = start(start_key)
+            metrics = meta_step(fresh._replace(key=window_key), WEIGHTS)[1]
+            return np.array([float(metrics[f"meta/grad_{p}"]) for p in META_PARAMETERS])
+
+        # 400 calls each of the programs compiled once for the tests above (a vmapped copy would
+        # be another float64 compilation costing more than the calls)
+        averaged_samples = np.stack([mean_of_m(k) for k in jax.random.split(jax.random.PRNGKey(7),
+                                                                            400)])
         single_samples = np.stack([as_array(one(*start(k))[0])
                                    for k in jax.random.split(jax.random.PRNGKey(8), 400)])
         ratio = averaged_samples.var(axis=0, ddof=1) / single_samples.var(axis=0, ddof=1)
