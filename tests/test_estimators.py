@@ -88,7 +88,7 @@ def bmg_check(agent, state, key, K):
 @pytest.mark.parametrize("target,K,L", [("outer", 1, 1), ("outer", 1, 2), ("outer", 2, 2),
                                         ("inner", 2, 2), ("outer-fresh", 1, 1)])
 def test_bmg_meta_gradient_matches_finite_differences(setup64, target, K, L):
-    """Every K and L of 1 and 2 on the outer target; K != L once (1, 2), so a K and L swapped in
+    """K and L each take 1 and 2 on the outer target, K != L once (1, 2), so a K and L swapped in
     the code cannot pass; (2, 2) and the fresh-rollout target share their programs with the
     by-hand target checks below."""
     _, _, _, bmg, state = setup64

@@ -2,10 +2,10 @@
 
 The only test of the suite whose cost is mostly running compiled programs, not compiling them. The
 suite's XLA flags (tests/conftest.py) trade run time for compile speed; here they cost 54 CPU-s
-against 36 at LEARNING_XLA_FLAGS (measured alone on 2 cores, cold cache, docs/testing.md). XLA reads
-its flags once per process, so the training runs in a subprocess of its own with
-LEARNING_XLA_FLAGS (`python tests/test_learning.py` prints the numbers the test asserts on). Same
-programs, same settings, same assertions as when it ran in-process.
+against 36 at LEARNING_XLA_FLAGS (measured when it trained a2c beside `last`, alone on 2 cores,
+cold cache, docs/testing.md). XLA reads its flags once per process, so the training runs in a
+subprocess of its own with LEARNING_XLA_FLAGS (`python tests/test_learning.py` prints the numbers
+the test asserts on).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 # XLA's backend optimisation level 1 with the classic loop emitters and cheap LLVM passes: these
-# programs compile and run in 36 CPU-s, against 47 at level 1 alone, 54 at the suite's level 0 and
+# programs (a2c and `last`, as measured) compiled and ran in 36 CPU-s, against 47 at level 1 alone, 54 at the suite's level 0 and
 # 87 at XLA's defaults (cold cache, alone on 2 cores; the learned rewards agree to 2%).
 LEARNING_XLA_FLAGS = ("--xla_force_host_platform_device_count=1 --xla_backend_optimization_level=1 "
                       "--xla_cpu_use_fusion_emitters=false --xla_llvm_disable_expensive_passes=true")

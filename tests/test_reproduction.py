@@ -39,7 +39,9 @@ def test_reproduction_rule_gives_exactly_one_outcome_per_interval():
     assert seen == {"holds", "contradicted", "inconclusive"}
     assert stats.verdict(rule, -0.4, 0.4) == "holds"
     assert stats.verdict(rule, -0.6, 0.4) == "inconclusive"  # contains 0, beyond the margin
-    assert stats.verdict(rule, 0.01, 0.2) == "contradicted"  # excludes 0, even inside the margin
+    assert stats.verdict(rule, 0.01, 0.2) == "inconclusive"  # real, but within the margin
+    assert stats.verdict(rule, 0.6, 0.9) == "contradicted"  # beyond the margin: differs
+    assert stats.verdict(rule, -0.9, -0.51) == "contradicted"
     assert stats.verdict(stats.reproduction_rule(np.nan), -0.1, 0.1) == "inconclusive"
     for lo, hi in undefined:
         assert stats.verdict(rule, lo, hi) == "inconclusive"
@@ -80,15 +82,26 @@ def test_table_reproduces_differs_or_is_inconclusive_as_the_data_say():
         ("a2c", "eval/return_sampled"): [40.0] * 4,  # the wrong policy: must not be read
         ("mg", "eval/return_sampled"): [6.0, 6.1, 5.9, 6.0],
         ("mg", "eval/return_greedy"): [0.0] * 4})
-    table = rep.reproduction_table(training, authors, [146], 0.25, ["a2c", "mg", "mg_oc"])
+    # the fixed-gamma runs of the primary seeds: gamma's effect on the greedy return is 9 - 5 = 4
+    fixed = training_frame({("a2c", "eval/return_greedy"): [1.0, 9.0, 4.0, 6.0],
+                            ("a2c", "meta/gamma"): [0.8] * 4,
+                            ("a2c_gamma0.99", "eval/return_greedy"): [8.0, 10.0, 9.0, 9.0],
+                            ("a2c_gamma0.99", "meta/gamma"): [0.99] * 4})
+    table = rep.reproduction_table(training, authors, [146], 0.25, ["a2c", "mg", "mg_oc"],
+                                   margin_training=fixed)
     got = table.set_index(["agent", "metric"])
-    # gamma margin: 0.25 x (mg_oc 0.92 - mg 0.85) = 0.0175
+    # gamma margin: 0.25 x the authors' outer-critic effect |0.92 - 0.85| = 0.0175
     assert got.loc[("mg", "gamma"), "margin"] == pytest.approx(0.25 * 0.07)
     assert got.loc[("mg", "gamma"), "verdict"] == "reproduced"
     assert got.loc[("mg_oc", "gamma"), "verdict"] == "differs"
+    # return margin: 0.25 x gamma's effect 4 = 1, from the fixed-gamma runs alone
+    assert got.loc[("mg", "return"), "margin"] == pytest.approx(1.0)
     assert got.loc[("a2c", "return"), "ours"] == pytest.approx(5.0)  # greedy, as their a2c file
-    assert got.loc[("a2c", "return"), "verdict"] == "inconclusive"
+    assert got.loc[("a2c", "return"), "verdict"] == "inconclusive"  # CI wider than the margin
     assert got.loc[("mg", "return"), "ours"] == pytest.approx(6.0)  # sampled, as their mg file
+    assert got.loc[("mg", "return"), "verdict"] == "reproduced"
+    no_sweep = rep.reproduction_table(training, authors, [146], 0.25, ["a2c", "mg", "mg_oc"])
+    assert (no_sweep.loc[no_sweep.metric == "return", "verdict"] == "inconclusive").all()
     assert ("a2c", "gamma") not in got.index
     for r in table.itertuples():
         assert r.verdict == rep.VERDICT_NAMES.get(
@@ -99,7 +112,10 @@ def test_table_reproduces_differs_or_is_inconclusive_as_the_data_say():
     assert gap.ours == pytest.approx(np.mean([0.145, 0.13, 0.14, 0.145]))  # paired by seed
     assert gap.ours_verdict == "holds" and gap.authors_verdict == "holds"
     text = rep.reproduction_markdown(table, gaps)
-    assert "0.25 x authors' spread" in text and "mg_oc - mg" in text
+    assert "outer-critic effect on gamma" in text and "mg_oc - mg" in text
+    assert "No comparison" in rep.reproduction_markdown(table.iloc[:0], gaps.iloc[:0])
+    replicated = rep.replicated_markdown(table, table[table.metric == "gamma"])
+    assert replicated.count("one seed set only") == 2 and "nan" not in replicated
 
 
 def test_authors_files_are_read_with_their_policy_and_first_point_at_zero(tmp_path):
@@ -140,3 +156,8 @@ def test_reproduction_settings_are_checked_against_the_experiment(tmp_path):
         check_reproduction(cfg, ReproductionConfig(authors_runs=str(EXTRACT), updates=(1000,)))
     with pytest.raises(ConfigError, match="reproduction.updates.*2336 is not a logging point"):
         check_reproduction(cfg, ReproductionConfig(authors_runs=str(EXTRACT), updates=(2336,)))
+    import dataclasses
+
+    finer = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, inner_updates_per_interval=73))
+    with pytest.raises(ConfigError, match="reproduction.updates.*73 is not a logged point of every"):
+        check_reproduction(finer, ReproductionConfig(authors_runs=str(EXTRACT), updates=(73, 146)))

@@ -146,6 +146,9 @@ def _parser() -> argparse.ArgumentParser:
     repro.add_argument("--out-csv", required=True)
     repro.add_argument("--out-gaps", required=True, help="the outer-critic gamma gaps (CSV)")
     repro.add_argument("--figure", help="PNG of both sides' curves over updates (PDF beside it)")
+    repro.add_argument("--margin-runs", nargs="+", required=True,
+                       help="the primary seeds' training and sensitivity Parquet: their "
+                            "fixed-gamma a2c runs give the return margin of both seed sets")
 
     repl = sub.add_parser("reproduction-replicated", help="each comparison's verdict on both seed "
                           "sets side by side")
@@ -338,6 +341,8 @@ def _authors_runs(args) -> None:
 
 
 def _reproduction(args) -> None:
+    import pandas as pd
+
     from mgrl import reproduction as rep
     from mgrl.io import read_parquet, write_text_atomic
 
@@ -345,8 +350,9 @@ def _reproduction(args) -> None:
     settings = analysis.reproduction
     training, authors = read_parquet(args.training), rep.load_authors_runs(args.authors)
     schemes = ["a2c", *cfg.schemes]
+    margin_runs = pd.concat([read_parquet(path) for path in args.margin_runs], ignore_index=True)
     table = rep.reproduction_table(training, authors, settings.updates, settings.margin_fraction,
-                                   schemes)
+                                   schemes, margin_training=margin_runs)
     gaps = rep.gap_table(training, authors, settings.updates, schemes)
     if args.figure:
         from mgrl.figures.reproduction import plot

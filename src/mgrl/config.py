@@ -304,11 +304,30 @@ def check_reproduction(cfg: "ExperimentConfig", reproduction: ReproductionConfig
         raise ConfigError("reproduction.updates", "name at least one inner-update count to compare")
     per_interval = cfg.train.inner_updates_per_interval
     last = per_interval * cfg.train.num_intervals
+    theirs = _logged_iterations(path)
     for u in reproduction.updates:
         if u % per_interval or u > last:
             raise ConfigError("reproduction.updates",
                               f"{u} is not a logging point of this experiment (multiples of "
                               f"train.inner_updates_per_interval {per_interval} up to {last})")
+        if u not in theirs:
+            raise ConfigError("reproduction.updates",
+                              f"{u} is not a logged point of every authors' run and metric in "
+                              f"'{path}' (theirs: multiples of 146 up to {max(theirs)})")
+
+
+def _logged_iterations(path: Path) -> set[int]:
+    """The iterations at which every (agent, metric, run) of an authors-runs extract has a point."""
+    import csv
+    import gzip
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", newline="") as handle:
+        points: dict[tuple, set[int]] = {}
+        for row in csv.DictReader(handle):
+            points.setdefault((row["agent"], row["metric"], row["run"]), set()).add(
+                int(float(row["iteration"])))
+    return set.intersection(*points.values()) if points else set()
 
 
 def replicate_seeds(seeds: tuple[int, ...], replication: ReplicationConfig) -> tuple[int, ...]:

@@ -19,12 +19,12 @@ carries the iteration 1 or 3 of their logger; it is the state before any update,
 ours = each seed's value at inner_updates == u, theirs = each run's value at iteration u, and the
 difference of means d = mean(ours) - mean(theirs) with a Welch 95% t-interval (our seeds and their
 runs are independent runs: no pairing exists between them). The verdict (:func:`reproduction_rule`):
-``reproduced`` when the CI contains 0 and lies inside [-m, m], ``differs`` when it excludes 0,
-``inconclusive`` otherwise (it contains 0 but reaches beyond the margin). The margin m of a metric
-at u is ``reproduction.margin_fraction`` x the authors' own spread at u: max - min over their agents
-of the agents' means (for gamma, a2c's fixed 0.8 included): a difference smaller than a fraction of
-the gaps between their agents changes none of their comparisons. It comes from their data alone,
-fixed before our runs.
+``reproduced`` when the CI contains 0 and lies inside [-m, m], ``differs`` when it lies entirely
+beyond the margin, ``inconclusive`` otherwise. The margin m (:func:`margin`) is
+``reproduction.margin_fraction`` x the effect the metric carries at that update: for gamma the
+authors' outer-critic effect (their MG + oc - MG, the effect their paper reports), for the return
+gamma's own effect on it in this experiment (the fixed-gamma A2C runs of the primary seeds, as the
+claims' delta). Both are fixed by a rule stated before our runs; the first from their data alone.
 
 :func:`gap_table` states the authors' central comparison on both sides: outer critic minus no outer
 critic in gamma (MG + oc - MG, BMG + oc - BMG): ours paired by seed (the two schemes share each
@@ -40,6 +40,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from mgrl.runs import is_baseline
 from mgrl.stats import (HOLDS, CONTRADICTED, directional_rule, mean_ci, reproduction_rule,
                         verdict, welch_difference_ci)
 
@@ -54,6 +55,8 @@ GAPS = (("mg_oc", "mg"), ("bmg_oc", "bmg"))
 """(with outer critic, without): the authors' comparison, in gamma."""
 VERDICT_NAMES = {HOLDS: "reproduced", CONTRADICTED: "differs"}
 EXTRACT_COLUMNS = ["agent", "metric", "policy", "run", "iteration", "value"]
+EPOCH_UPDATES = 146
+"""Inner updates between two of the authors' logged points (snake_train.py)."""
 
 
 def read_authors_data(data_dir: str | Path) -> pd.DataFrame:
@@ -68,6 +71,10 @@ def read_authors_data(data_dir: str | Path) -> pd.DataFrame:
                 policy = next((p for f, p in POLICY_OF_FILE.items() if f in path.name), "")
                 run = pd.read_csv(path, header=None, names=["iteration", "time", "value"])
                 run = run.sort_values("iteration").reset_index(drop=True)
+                later = run["iteration"].iloc[1:]
+                if run["iteration"].iloc[0] not in (1, 3) or (later % EPOCH_UPDATES).any():
+                    raise ValueError(f"'{path}': expected a first point at iteration 1 or 3 and "
+                                     f"then multiples of {EPOCH_UPDATES}")
                 run.loc[0, "iteration"] = 0  # their logger's first point: the state before training
                 frames.append(run.assign(agent=agent, metric=metric, policy=policy,
                                          run=path.name.split("__")[0]))
@@ -103,16 +110,37 @@ def _theirs(authors: pd.DataFrame, agent: str, metric: str, updates: int) -> pd.
                    & (authors["iteration"] == updates)]
 
 
-def margin(authors: pd.DataFrame, metric: str, updates: int, fraction: float) -> tuple[float, str]:
-    """``fraction`` x (max - min over the authors' agents of their mean ``metric`` at ``updates``),
-    and that derivation in words."""
-    means = _theirs_all(authors, metric, updates).groupby("agent")["value"].mean()
-    if len(means) < 2:
-        return np.nan, f"no spread: {len(means)} authors' agent(s) at {updates} updates"
-    top, bottom = means.idxmax(), means.idxmin()
-    value = fraction * float(means[top] - means[bottom])
-    return value, (f"m = {fraction:g} x authors' spread {means[top] - means[bottom]:.3g} "
-                   f"({top} {means[top]:.3g} - {bottom} {means[bottom]:.3g}) = {value:.3g}")
+def margin(authors: pd.DataFrame, training: pd.DataFrame, metric: str, updates: int,
+           fraction: float) -> tuple[float, str]:
+    """The margin m of ``metric`` at ``updates`` and its derivation in words: ``fraction`` x the
+    effect that metric carries at that update count.
+
+    * gamma: the outer critic's effect on gamma in the authors' runs, |mean MG + oc - mean MG|
+      (the effect their paper reports);
+    * return: gamma's own effect on the return in this experiment, max - min over the fixed-gamma
+      A2C runs of ``training`` (the baseline and the sensitivity sweep, primary seeds) of their
+      mean greedy evaluation return (as :func:`mgrl.analysis.gamma_effect` for the claims).
+    NaN (nothing is then ``reproduced``) when the runs it needs are missing."""
+    if metric == "gamma":
+        means = _theirs_all(authors, "gamma", updates).groupby("agent")["value"].mean()
+        if not {"mg", "mg_oc"} <= set(means.index):
+            return np.nan, f"no authors' mg and mg_oc gamma at {updates} updates"
+        effect = abs(float(means["mg_oc"] - means["mg"]))
+        return fraction * effect, (f"m = {fraction:g} x the authors' outer-critic effect on gamma "
+                                   f"|{means['mg_oc']:.3f} - {means['mg']:.3f}| = "
+                                   f"{fraction * effect:.3g}")
+    fixed = training[training["scheme"].map(is_baseline) & (training["inner_updates"] == updates)]
+    column = OUR_COLUMN[("return", "greedy")]
+    by_gamma = (fixed.groupby("meta/gamma")[column].mean().dropna()
+                if {"meta/gamma", column} <= set(fixed.columns) else pd.Series(dtype=float))
+    if len(by_gamma) < 2:
+        return np.nan, f"no fixed-gamma sweep at {updates} updates: gamma's effect is unknown"
+    top, bottom = by_gamma.idxmax(), by_gamma.idxmin()
+    effect = float(by_gamma[top] - by_gamma[bottom])
+    return fraction * effect, (f"m = {fraction:g} x gamma's effect on the greedy return here "
+                               f"{effect:.3g} (fixed-gamma a2c {by_gamma[top]:.2f} at gamma "
+                               f"{top:.3g} - {by_gamma[bottom]:.2f} at gamma {bottom:.3g}, primary "
+                               f"seeds) = {fraction * effect:.3g}")
 
 
 def _theirs_all(authors: pd.DataFrame, metric: str, updates: int) -> pd.DataFrame:
@@ -120,18 +148,22 @@ def _theirs_all(authors: pd.DataFrame, metric: str, updates: int) -> pd.DataFram
 
 
 def reproduction_table(training: pd.DataFrame, authors: pd.DataFrame, updates: Sequence[int],
-                       fraction: float, schemes: Sequence[str]) -> pd.DataFrame:
-    """One row per (agent, metric, update count) that both sides have: see the module docstring."""
+                       fraction: float, schemes: Sequence[str],
+                       margin_training: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per (agent, metric, update count) that both sides have: see the module docstring.
+    ``margin_training``: the primary seeds' training, whose fixed-gamma runs fix the return margin
+    of both seed sets (default ``training``)."""
+    margin_training = training if margin_training is None else margin_training
     rows = []
     for u in updates:
         for metric in ("return", "gamma"):
-            m, derivation = margin(authors, metric, u, fraction)
+            m, derivation = margin(authors, margin_training, metric, u, fraction)
             rule = reproduction_rule(m)
             for agent in AUTHORS_AGENTS.values():
                 theirs = _theirs(authors, agent, metric, u)
                 if agent not in schemes or theirs.empty or (agent == "a2c" and metric == "gamma"):
                     continue  # a2c's gamma is fixed on both sides: nothing to compare
-                policy = str(theirs["policy"].iloc[0])
+                (policy,) = set(theirs["policy"])  # one file kind per agent and metric
                 ours = _ours(training, agent, OUR_COLUMN[(metric, policy)], u)
                 if ours.dropna().empty:
                     continue
@@ -186,6 +218,9 @@ def _ci(mean: float, lo: float, hi: float, digits: int) -> str:
 
 def reproduction_markdown(table: pd.DataFrame, gaps: pd.DataFrame) -> str:
     """Both tables as Markdown, with the verdict rule and each margin's derivation."""
+    if table.empty:
+        return ("No comparison: no scheme of this experiment was trained at the authors' update "
+                "counts under their agents' names (a2c, mg, mg_oc, bmg, bmg_oc).\n")
     lines = ["| agent | metric | updates | ours (seeds) | authors (runs) | ours - authors | "
              "margin m | verdict |", "|---|---|---|---|---|---|---|---|"]
     for r in table.itertuples():
@@ -221,8 +256,11 @@ def replicated_markdown(primary: pd.DataFrame, replicate: pd.DataFrame) -> str:
         digits = 2 if r.metric == "return" else 4
         p = _ci(r.difference_primary, r.difference_lo_primary, r.difference_hi_primary, digits)
         q = _ci(r.difference_replicate, r.difference_lo_replicate, r.difference_hi_replicate, digits)
-        same = "yes" if r.verdict_primary == r.verdict_replicate else "no"
-        lines.append(f"| {r.agent} | {r.metric} | {r.updates} | {p} | {r.verdict_primary} | {q} | "
-                     f"{r.verdict_replicate} | {same} |")
+        one_set = pd.isna(r.verdict_primary) or pd.isna(r.verdict_replicate)
+        same = "one seed set only" if one_set else ("yes" if r.verdict_primary == r.verdict_replicate
+                                                    else "no")
+        verdicts = ["-" if pd.isna(v) else v for v in (r.verdict_primary, r.verdict_replicate)]
+        lines.append(f"| {r.agent} | {r.metric} | {r.updates} | {p} | {verdicts[0]} | {q} | "
+                     f"{verdicts[1]} | {same} |")
     return "\n".join(lines) + "\n"
 

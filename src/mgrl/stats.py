@@ -352,14 +352,15 @@ def gain_rule(margin: float) -> VerdictRule:
 def reproduction_rule(margin: float) -> VerdictRule:
     """Claim "ours reproduces theirs" for a difference d = ours - theirs: holds (``reproduced``)
     when the CI contains 0 and lies inside [-margin, margin], contradicted (``differs``) when it
-    excludes 0, inconclusive when it contains 0 but reaches beyond the margin. An undefined
-    (non-finite) margin never lets it hold."""
+    lies entirely beyond the margin (lo > margin or hi < -margin: a difference larger than the
+    margin), inconclusive otherwise (a CI reaching past the margin, or a difference that is real
+    but within the margin). An undefined (non-finite) margin decides nothing."""
     defined = bool(np.isfinite(margin))
     return VerdictRule("reproduction",
                        lambda lo, hi: defined and -margin <= lo <= 0 <= hi <= margin,
-                       lambda lo, hi: lo > 0 or hi < 0,
-                       "reproduced: 0 in CI and CI inside [-m, m]; differs: CI excludes 0; else "
-                       "inconclusive")
+                       lambda lo, hi: defined and (lo > margin or hi < -margin),
+                       "reproduced: 0 in CI and CI inside [-m, m]; differs: CI beyond m or below "
+                       "-m; else inconclusive")
 
 
 def verdict(rule: VerdictRule, lo: float, hi: float) -> str:

@@ -105,6 +105,9 @@ for _set, _seeds in SEED_SETS.items():
             input:
                 training=f"{_root}/metrics/training.parquet",
                 authors=AUTHORS_RUNS,
+                # the primary seeds' fixed-gamma runs fix the return margin of both seed sets
+                margin_runs=[f"{RESULTS}/metrics/training.parquet",
+                             f"{RESULTS}/metrics/sensitivity.parquet"],
                 code=REPRODUCTION_CODE,
             output:
                 md=f"{_root}/tables/reproduction.md",
@@ -123,4 +126,5 @@ for _set, _seeds in SEED_SETS.items():
             shell:
                 "python -m mgrl reproduction --config-json {params.config:q} "
                 "--training {input.training} --authors {input.authors} --out-md {output.md} "
-                "--out-csv {output.csv} --out-gaps {output.gaps} --figure {output.png} > {log} 2>&1"
+                "--out-csv {output.csv} --out-gaps {output.gaps} --figure {output.png} "
+                "--margin-runs {input.margin_runs} > {log} 2>&1"

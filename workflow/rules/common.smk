@@ -50,8 +50,8 @@ ANALYSIS_CODE = module_paths(ANALYSIS_MODULES, PACKAGE)
 REPRODUCTION = ANALYSIS_CFG.reproduction
 AUTHORS_RUNS = (os.path.join(workflow.basedir, REPRODUCTION.authors_runs)
                 if REPRODUCTION.authors_runs is not None else None)
-REPRODUCTION_CODE = module_paths(("reproduction", "stats", "figures.reproduction", "figures.common"),
-                                 PACKAGE)
+REPRODUCTION_CODE = module_paths(("reproduction", "stats", "runs", "io", "figures.reproduction",
+                                  "figures.common"), PACKAGE)
 # Jobs run `python -m mgrl` from this checkout's src/ (installed or not, local or on a cluster node,
 # where the job re-reads this file before running its command).
 shell.prefix(f'export PYTHONPATH="{workflow.basedir}/src${{{{PYTHONPATH:+:$PYTHONPATH}}}}"; ')
