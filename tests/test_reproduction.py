@@ -67,6 +67,7 @@ def training_frame(values: dict[tuple[str, str], list[float]], updates=146) -> p
     return pd.DataFrame(list(rows.values()))
 
 
+FRACTIONS = {"gamma": 0.25, "return": 0.25}
 THEIRS_GAMMA = {"mg": [0.84, 0.85, 0.86, 0.85, 0.84, 0.86], "mg_oc": [0.92] * 3 + [0.915, 0.925, 0.92]}
 
 
@@ -87,7 +88,7 @@ def test_table_reproduces_differs_or_is_inconclusive_as_the_data_say():
                             ("a2c", "meta/gamma"): [0.8] * 4,
                             ("a2c_gamma0.99", "eval/return_greedy"): [8.0, 10.0, 9.0, 9.0],
                             ("a2c_gamma0.99", "meta/gamma"): [0.99] * 4})
-    table = rep.reproduction_table(training, authors, [146], 0.25, ["a2c", "mg", "mg_oc"],
+    table = rep.reproduction_table(training, authors, [146], FRACTIONS, ["a2c", "mg", "mg_oc"],
                                    margin_training=fixed)
     got = table.set_index(["agent", "metric"])
     # gamma margin: 0.25 x the authors' outer-critic effect |0.92 - 0.85| = 0.0175
@@ -100,7 +101,7 @@ def test_table_reproduces_differs_or_is_inconclusive_as_the_data_say():
     assert got.loc[("a2c", "return"), "verdict"] == "inconclusive"  # CI wider than the margin
     assert got.loc[("mg", "return"), "ours"] == pytest.approx(6.0)  # sampled, as their mg file
     assert got.loc[("mg", "return"), "verdict"] == "reproduced"
-    no_sweep = rep.reproduction_table(training, authors, [146], 0.25, ["a2c", "mg", "mg_oc"])
+    no_sweep = rep.reproduction_table(training, authors, [146], FRACTIONS, ["a2c", "mg", "mg_oc"])
     assert (no_sweep.loc[no_sweep.metric == "return", "verdict"] == "inconclusive").all()
     assert ("a2c", "gamma") not in got.index
     for r in table.itertuples():

@@ -351,8 +351,10 @@ def _reproduction(args) -> None:
     training, authors = read_parquet(args.training), rep.load_authors_runs(args.authors)
     schemes = ["a2c", *cfg.schemes]
     margin_runs = pd.concat([read_parquet(path) for path in args.margin_runs], ignore_index=True)
-    table = rep.reproduction_table(training, authors, settings.updates, settings.margin_fraction,
-                                   schemes, margin_training=margin_runs)
+    fractions = {"gamma": settings.gamma_margin_fraction,
+                 "return": settings.return_margin_fraction}
+    table = rep.reproduction_table(training, authors, settings.updates, fractions, schemes,
+                                   margin_training=margin_runs)
     gaps = rep.gap_table(training, authors, settings.updates, schemes)
     if args.figure:
         from mgrl.figures.reproduction import plot

@@ -286,9 +286,14 @@ class ReproductionConfig:
         (), "inner-update counts at which ours and theirs are compared: each a logging point of "
         "both (a multiple of train.inner_updates_per_interval and of the authors' 146)",
         uniqueItems=True, items={"exclusiveMinimum": 0})
-    margin_fraction: float = setting(
-        0.25, "margin m of `reproduced` as a fraction of the authors' spread at that update count "
-        "(max - min over their agents of the agents' means)", exclusiveMinimum=0, maximum=1)
+    gamma_margin_fraction: float = setting(
+        0.5, "margin m of `reproduced` for gamma: this fraction x the authors' outer-critic effect "
+        "on gamma at that update (|mean MG + oc - mean MG|, the effect their paper reports)",
+        exclusiveMinimum=0, maximum=1)
+    return_margin_fraction: float = setting(
+        0.25, "margin m of `reproduced` for the return: this fraction x gamma's effect on the "
+        "greedy return at that update (max - min over the fixed-gamma a2c runs of the primary "
+        "seeds), as claims.margin_fraction", exclusiveMinimum=0, maximum=1)
 
 
 def check_reproduction(cfg: "ExperimentConfig", reproduction: ReproductionConfig,

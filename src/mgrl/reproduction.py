@@ -21,10 +21,11 @@ difference of means d = mean(ours) - mean(theirs) with a Welch 95% t-interval (o
 runs are independent runs: no pairing exists between them). The verdict (:func:`reproduction_rule`):
 ``reproduced`` when the CI contains 0 and lies inside [-m, m], ``differs`` when it lies entirely
 beyond the margin, ``inconclusive`` otherwise. The margin m (:func:`margin`) is
-``reproduction.margin_fraction`` x the effect the metric carries at that update: for gamma the
-authors' outer-critic effect (their MG + oc - MG, the effect their paper reports), for the return
-gamma's own effect on it in this experiment (the fixed-gamma A2C runs of the primary seeds, as the
-claims' delta). Both are fixed by a rule stated before our runs; the first from their data alone.
+a fraction of the effect the metric carries at that update: for gamma
+``reproduction.gamma_margin_fraction`` x the authors' outer-critic effect (their MG + oc - MG, the
+effect their paper reports), for the return ``reproduction.return_margin_fraction`` x gamma's own
+effect on it in this experiment (the fixed-gamma A2C runs of the primary seeds, as the claims'
+delta). Both are fixed by a rule stated before our runs; the first from their data alone.
 
 :func:`gap_table` states the authors' central comparison on both sides: outer critic minus no outer
 critic in gamma (MG + oc - MG, BMG + oc - BMG): ours paired by seed (the two schemes share each
@@ -148,16 +149,17 @@ def _theirs_all(authors: pd.DataFrame, metric: str, updates: int) -> pd.DataFram
 
 
 def reproduction_table(training: pd.DataFrame, authors: pd.DataFrame, updates: Sequence[int],
-                       fraction: float, schemes: Sequence[str],
+                       fractions: dict[str, float], schemes: Sequence[str],
                        margin_training: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per (agent, metric, update count) that both sides have: see the module docstring.
+    ``fractions``: metric (return, gamma) -> its margin fraction (:func:`margin`);
     ``margin_training``: the primary seeds' training, whose fixed-gamma runs fix the return margin
     of both seed sets (default ``training``)."""
     margin_training = training if margin_training is None else margin_training
     rows = []
     for u in updates:
         for metric in ("return", "gamma"):
-            m, derivation = margin(authors, margin_training, metric, u, fraction)
+            m, derivation = margin(authors, margin_training, metric, u, fractions[metric])
             rule = reproduction_rule(m)
             for agent in AUTHORS_AGENTS.values():
                 theirs = _theirs(authors, agent, metric, u)
