@@ -3,10 +3,13 @@
 The outer-value-function paper's repository (instadeepai/outer-value-function-meta-rl) publishes
 its per-run curves under ``snake/data/<agent>_<metric>/*.csv`` (one CSV per run, rows
 ``iteration, time, value``; one iteration = 512 environments x 5 steps = 2,560 environment steps,
-10 runs per agent, 75M steps):
+10 runs per agent, 75M steps; their x-axis counts 2,560 steps per update for every agent, the inner
+rollout only: their MG interacts twice that, their BMG three times. mgrl.reproduction compares by
+update count instead):
 
     metric   what the authors logged                           ours (config/published.yaml)
-    return   evaluation return of the greedy policy           train/episode_return (sampling policy)
+    return   evaluation return of 512 fresh episodes: greedy  train/episode_return (sampling policy)
+             for a2c, sampled for the four meta agents
     gamma    the meta-learned discount                         meta/gamma
     bias     mean outer-loss advantage A' (their bias measure)  meta/outer_advantage_mean
 
