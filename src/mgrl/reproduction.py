@@ -233,8 +233,8 @@ def reproduction_markdown(table: pd.DataFrame, gaps: pd.DataFrame) -> str:
                      f"{_ci(r.authors, r.authors_lo, r.authors_hi, digits)} ({r.runs}) | "
                      f"{_ci(r.difference, r.difference_lo, r.difference_hi, digits + 1)} | "
                      f"{r.margin:.{digits + 1}f} | {r.verdict} |")
-    lines += ["", "Verdict: reproduced when the 95% CI of ours - authors (Welch) contains 0 and lies "
-              "inside [-m, m]; differs when it excludes 0; else inconclusive. Margins:"]
+    lines += ["", f"Verdict on the 95% CI of ours - authors (Welch): {table['criterion'].iloc[0]}. "
+              "Margins:"]
     for (metric, u), d in table.groupby(["metric", "updates"])["margin_derivation"].first().items():
         lines.append(f"- {metric} at {u} updates: {d}")
     if not gaps.empty:
