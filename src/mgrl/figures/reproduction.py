@@ -16,6 +16,8 @@ from mgrl.figures.common import save, scheme_colour
 from mgrl.reproduction import AUTHORS_AGENTS, OUR_COLUMN
 from mgrl.stats import mean_ci
 
+OURS_A2C = "#6a3d9a"
+
 
 def _band(ax, x, groups, colour, label):
     stats = np.array([mean_ci(g)[:3] for g in groups], dtype=float)
@@ -47,14 +49,16 @@ def plot(training: pd.DataFrame, authors: pd.DataFrame, schemes: list[str], last
             column = OUR_COLUMN.get((metric, policy))
             if column is not None and not ours.empty:
                 by_update = ours.groupby("inner_updates")[column]
+                colour = (OURS_A2C if agent == "a2c"  # the shared a2c grey is the authors' here
+                          else scheme_colour(agent, [a for a in agents if a != "a2c"]))
                 _band(ax, np.array(list(by_update.groups)), [g.to_numpy() for _, g in by_update],
-                      scheme_colour(agent, [a for a in agents if a != "a2c"]),
-                      f"ours ({ours['seed'].nunique()} seeds)")
+                      colour, f"ours ({ours['seed'].nunique()} seeds)")
             ax.axvline(last_update, color="#444444", linestyle=":", linewidth=0.8)
             ax.set_title(f"{agent}: {metric}" + (f" ({policy})" if policy else ""), fontsize=9)
             ax.grid(alpha=0.3)
             if row == 1 or (metric == "return" and agent == "a2c"):
                 ax.set_xlabel("inner updates")
+                ax.tick_params(labelbottom=True)  # a2c's gamma panel below it is hidden
             ax.legend(fontsize=6)
     axes[0, 0].set_ylabel("evaluation return (fruits)")
     axes[1, min(1, len(agents) - 1)].set_ylabel("gamma (mean over the epoch)")
