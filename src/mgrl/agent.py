@@ -39,8 +39,8 @@ from mgrl.losses import (LossCoefficients, Rollout, a2c_loss_from_outputs, criti
                          outer_pg_from_logits, outer_value_loss, rollout_outputs)
 from mgrl.networks import ActorCritic
 
-Eta = dict[str, chex.Array]
-VALIDATION_KEYS = 1 << 20  # fold_in offset of the validation rollouts' keys (meta.validation fresh)  # {"gamma": logit, "lambda": logit}, scalars
+Eta = dict[str, chex.Array]  # {"gamma": logit, "lambda": logit}, scalars
+VALIDATION_KEYS = 1 << 20  # fold_in offset of the validation rollouts' keys (meta.validation fresh)
 
 
 class AgentState(NamedTuple):
