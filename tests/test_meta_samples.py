@@ -37,6 +37,15 @@ def float64_agents(scheme=None, sample_window: str = "whole") -> dict:
             "meta_step": jax.jit(agent.meta_step)}
 
 
+def shared_r0_agents(mixing64: dict) -> dict:
+    """The mixing window's agents with ``meta.sample_window: shared_r0``: only the averaging agent
+    differs; its M = 1 agent, start state and one-sample program are the whole-window ones (one
+    sample has no extra windows to draw)."""
+    cfg = tiny_config(train={"dtype": "float64"}, meta={"samples": M, "sample_window": "shared_r0"})
+    agent = make_agent(cfg)
+    return dict(mixing64, agent=agent, meta_step=jax.jit(agent.meta_step))
+
+
 @pytest.fixture(scope="module")
 def mixing64():
     """The mixing window's float64 agents (:func:`float64_agents`), shared by the tests below."""
@@ -63,7 +72,7 @@ def averaged(request, mixing64):
     with jax.enable_x64(True):
         agents = {"mixing": lambda: mixing64,
                   "bmg": lambda: float64_agents(SchemeConfig("bmg", bootstrap_steps=1)),
-                  "mixing shared_r0": lambda: float64_agents(sample_window="shared_r0")}
+                  "mixing shared_r0": lambda: shared_r0_agents(mixing64)}
         agents = agents[request.param]()
         agent, single, state, gradient = (agents[k] for k in ("agent", "single", "state",
                                                               "gradient"))
