@@ -233,6 +233,52 @@ def estimator_statistics(
             "bias2_debiased": bias2, "direction_variance": direction_variance}
 
 
+def debiased_alignment(truth: np.ndarray, truth_variance: np.ndarray, samples: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Alignment of an estimator's expectation with a truth over J probed states, noise removed.
+
+    truth x_hat [..., J]: an estimate of the true meta-gradient (one learned meta-parameter) at
+    each state, independent of the samples; truth_variance v [..., J]: its variance (0 for an exact
+    truth); samples g [..., J, M]: the estimator's samples at each state. With gbar_j = mean_m g_jm
+    and s2_j their unbiased per-sample variance:
+
+        rho   = sum_j x_hat_j gbar_j / sqrt((sum_j x_hat_j^2 - sum_j v_j) (sum_j gbar_j^2 - sum_j s2_j / M))
+        slope = sum_j x_hat_j gbar_j / (sum_j x_hat_j^2 - sum_j v_j)
+
+    The numerator and the two brackets are unbiased for sum_j x_j mu_j, sum_j x_j^2 and sum_j
+    mu_j^2 (mu_j = E g_j), so rho is consistent for the cosine, across states, between E g and the
+    truth: 1 when E g is a positive multiple of the truth at every state, whatever that multiple
+    (Adam divides a common scale out) and whatever the estimator's noise, which is subtracted, not
+    divided by; ``slope`` estimates the multiple. It can leave [-1, 1] by noise. A bracket <= 0
+    (noise as large as the signal) gives NaN: the regime where it is valid is a relative SD of the
+    estimator's bracket, sqrt((4 / q + 2 / q^2) / J) with q = M x SNR (SNR = mu^2 / sigma^2 per
+    sample), well below 1 (:func:`alignment_bracket_rsd`). Returns (rho, slope) [...].
+    """
+    truth = np.asarray(truth, np.float64)
+    truth_variance = np.broadcast_to(np.asarray(truth_variance, np.float64), truth.shape)
+    samples = np.asarray(samples, np.float64)
+    num = samples.shape[-1]
+    mean = samples.mean(axis=-1)
+    cross = np.sum(truth * mean, axis=-1)
+    truth_bracket = np.sum(truth**2, axis=-1) - np.sum(truth_variance, axis=-1)
+    estimator_bracket = (np.sum(mean**2, axis=-1)
+                         - np.sum(samples.var(axis=-1, ddof=1), axis=-1) / num)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        valid = (truth_bracket > 0) & (estimator_bracket > 0)
+        rho = np.where(valid, cross / np.sqrt(np.abs(truth_bracket * estimator_bracket)), np.nan)
+        slope = np.where(truth_bracket > 0, cross / truth_bracket, np.nan)
+    return rho, slope
+
+
+def alignment_bracket_rsd(samples_per_state: int, snr: float, states: int) -> float:
+    """Relative SD of :func:`debiased_alignment`'s estimator bracket sum_j (gbar_j^2 - s2_j / M)
+    for Gaussian noise with per-sample SNR mu^2 / sigma^2 = ``snr`` at each of J ``states``:
+    sqrt((4 / q + 2 / q^2) / J), q = M x SNR (Var[gbar^2] = 4 mu^2 sigma^2 / M + 2 sigma^4 / M^2).
+    Near or above 1 the bracket is often <= 0 and the alignment undefined."""
+    q = samples_per_state * snr
+    return float(np.sqrt((4.0 / q + 2.0 / q**2) / states))
+
+
 def paired_bootstrap_indices(num: int, num_ref: int, shared: int, num_resamples: int,
                              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Row indices [B, M] and [B, M_ref] of a bootstrap that keeps the first ``shared`` rows paired:
